@@ -1,0 +1,1 @@
+"""Benchmark definitions as data (class lists, sampling recipes), installed as avnoisebench.annotations."""

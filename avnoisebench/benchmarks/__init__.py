@@ -1,0 +1,1 @@
+"""Benchmark builders: clean manifests from official annotations."""

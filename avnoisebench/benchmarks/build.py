@@ -1,0 +1,58 @@
+"""Library entry points behind `avnb build`: read sources, sample, add label noise, write folders."""
+
+from pathlib import Path
+
+from avnoisebench import definitions
+from avnoisebench.benchmarks.mini_kinetics import benchmark_name, build_mini_kinetics
+from avnoisebench.benchmarks.ucf101_av import NAME as UCF101_AV, build_ucf101_av
+from avnoisebench.dataset.write import check_destination, write_benchmark
+from avnoisebench.errors import AvnbError
+from avnoisebench.noise.labels import NoiseSpec, parse_noise_configs
+from avnoisebench.sources.kinetics import load_kinetics400
+from avnoisebench.sources.ucf101 import load_ucf101_split
+
+
+def mini_kinetics_folders(
+    levels: list[int],
+    root: Path,
+    annotations: Path | None = None,
+    noise: list[NoiseSpec] | None = None,
+    train_per_class: int | None = None,
+    val_per_class: int | None = None,
+    seed: int | None = None,
+    allow_incomplete: bool = False,
+    overwrite: bool = False,
+    out: Path | None = None,
+) -> list[Path]:
+    """Build the mini-Kinetics folders of `levels` under `root` (or at `out` for one level)."""
+    if out is not None and len(levels) != 1:
+        raise AvnbError("--out names the folder of one level; to build several, give their parent with --root")
+    noise = parse_noise_configs() if noise is None else noise
+    recipe = definitions.recipe("mini_kinetics")
+    seed = recipe["seed"] if seed is None else seed
+    targets = [out] if out is not None else [root / benchmark_name(level) for level in levels]
+    for target in targets:
+        check_destination(target, overwrite)
+    source = load_kinetics400(annotations, recipe["annotations"])
+    benchmarks = build_mini_kinetics(levels, source, train_per_class, val_per_class, seed, allow_incomplete)
+    return [write_benchmark(b, t, noise, seed, overwrite) for b, t in zip(benchmarks, targets, strict=True)]
+
+
+def ucf101_av_folder(
+    out: Path,
+    annotations: Path | None = None,
+    noise: list[NoiseSpec] | None = None,
+    seed: int | None = None,
+    allow_incomplete: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Build the UCF101-AV folder at `out`."""
+    noise = parse_noise_configs() if noise is None else noise
+    recipe = definitions.recipe("ucf101_av")
+    seed = recipe["seed"] if seed is None else seed
+    check_destination(out, overwrite)
+    lists = load_ucf101_split(annotations, recipe["split"], recipe["annotations"]["archive"])
+    return write_benchmark(build_ucf101_av(lists, seed, allow_incomplete), out, noise, seed, overwrite)
+
+
+DEFAULT_UCF101_AV_FOLDER = Path("avnb-data") / UCF101_AV

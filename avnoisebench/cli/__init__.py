@@ -1,0 +1,1 @@
+"""The `avnb` command line: a thin layer over the library."""

@@ -1,0 +1,1 @@
+"""Benchmark folders: Hugging Face dataset layout, dataset card, noise cards, lock file, verify, info, load."""

@@ -1,0 +1,48 @@
+"""A summary of a benchmark folder: classes, split sizes, configs and realised noise."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from avnoisebench.dataset.layout import config_names, read_card_metadata, read_noise_card
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """One label-noise config as realised."""
+
+    name: str
+    mode: str
+    rate: float
+    realised_rate: float
+    num_noisy: int
+
+
+@dataclass(frozen=True)
+class FolderSummary:
+    """What `avnb info` shows."""
+
+    name: str
+    title: str
+    num_classes: int
+    splits: dict[str, int]
+    configs: list[ConfigSummary]
+    shortfall: int
+
+
+def summarize(folder: Path) -> FolderSummary:
+    """Read the card and the noise cards of a benchmark folder into a summary."""
+    metadata = read_card_metadata(folder)
+    info = metadata["dataset_info"][0]
+    label = next(f for f in info["features"] if f["name"] == "label")
+    configs = []
+    for name in config_names(metadata):
+        card = read_noise_card(folder, name)
+        configs.append(ConfigSummary(name, card["mode"], card["rate"], card["realised_rate"], card["num_noisy"]))
+    return FolderSummary(
+        name=metadata["avnoisebench"]["benchmark"],
+        title=metadata["pretty_name"],
+        num_classes=len(label["dtype"]["class_label"]["names"]),
+        splits={s["name"]: s["num_examples"] for s in info["splits"]},
+        configs=configs,
+        shortfall=len(metadata["avnoisebench"]["shortfall"]),
+    )

@@ -1,0 +1,60 @@
+"""Download annotation files once into the user cache, with a progress bar and an atomic rename."""
+
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from avnoisebench.errors import AvnbError
+from avnoisebench.hashing import sha256_file
+
+CACHE_ENV = "AVNB_CACHE_DIR"
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """An input annotation file of a build: its role, digest and where it came from."""
+
+    name: str
+    sha256: str
+    origin: str
+
+    @classmethod
+    def of(cls, name: str, path: Path, origin: str) -> "SourceFile":
+        """Describe a file on disk by its SHA-256."""
+        return cls(name=name, sha256=sha256_file(path), origin=origin)
+
+
+def cache_dir() -> Path:
+    """The download cache: $AVNB_CACHE_DIR, else ~/.cache/avnoisebench."""
+    override = os.environ.get(CACHE_ENV)
+    return Path(override) if override else Path.home() / ".cache" / "avnoisebench"
+
+
+def fetch(url: str, relative: str, timeout: float = 60.0) -> Path:
+    """Return the cached copy of `url` at cache_dir()/relative, downloading it first if absent."""
+    target = cache_dir() / relative
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+            with Progress(*columns, transient=True) as progress:
+                task = progress.add_task(f"download {target.name}", total=total)
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    progress.advance(task, len(chunk))
+    except (urllib.error.URLError, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise AvnbError(
+            f"could not download {url} ({exc}); check the connection, or pass local files with --annotations DIR"
+        ) from exc
+    os.replace(partial, target)
+    return target

@@ -1,0 +1,1 @@
+"""The proposed two-phase noise-tolerant method (Han et al.) as a harness plug-in."""
