@@ -19,8 +19,8 @@ from avnoisebench.noise.labels import DEFAULT_CONFIGS, parse_noise_configs
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 build_app = typer.Typer(no_args_is_help=True, help="Build a benchmark folder (Parquet manifests with frozen label noise).")
 app.add_typer(build_app, name="build")
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 Annotations = Annotated[
     Path | None,
@@ -45,7 +45,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except AvnbError as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from exc
 
     return wrapper

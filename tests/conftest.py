@@ -1,0 +1,74 @@
+"""Shared fixtures: the reference data in ../shared/data (read in place) and built benchmark folders."""
+
+import http.server
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from avnoisebench.benchmarks.build import mini_kinetics_folders, ucf101_av_folder
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared(subdir: str) -> Path:
+    """A folder of ../shared/data, or skip the test when the reference data is absent."""
+    path = SHARED_DATA / subdir
+    if not path.is_dir():
+        pytest.skip(f"reference data {path} is absent (expected ../shared/data beside the project)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's download cache."""
+    monkeypatch.setenv("AVNB_CACHE_DIR", str(tmp_path_factory.mktemp("avnb-cache")))
+
+
+@pytest.fixture(scope="session")
+def k400_dir() -> Path:
+    return shared("kinetics400")
+
+
+@pytest.fixture(scope="session")
+def ucf_dir() -> Path:
+    return shared("ucf101")
+
+
+@pytest.fixture(scope="session")
+def nc30(tmp_path_factory: pytest.TempPathFactory, k400_dir: Path) -> Path:
+    """mini-Kinetics NC 30 % built once from the shared (partial) annotations."""
+    root = tmp_path_factory.mktemp("built")
+    [folder] = mini_kinetics_folders([30], root, annotations=k400_dir, allow_incomplete=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ucf101_av(tmp_path_factory: pytest.TempPathFactory, ucf_dir: Path) -> Path:
+    """UCF101-AV built once from the shared split lists."""
+    return ucf101_av_folder(tmp_path_factory.mktemp("built") / "ucf101-av", annotations=ucf_dir)
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """Serve a folder over HTTP on 127.0.0.1; yields a function folder -> base URL."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = partial(_QuietHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output clean."""

@@ -1,0 +1,73 @@
+"""The `avnb` command line: builds, summaries, verification and one clear message for bad input."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from avnoisebench.cli.main import app
+
+runner = CliRunner()
+
+
+def avnb(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_build_info_verify(tmp_path: Path, k400_dir: Path) -> None:
+    result = avnb("build", "mini-kinetics", "--nc", "0.2", "--annotations", str(k400_dir), "--root", str(tmp_path),
+                  "--allow-incomplete", "--noise", "sym50")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "mini-kinetics-nc20"
+    assert f"built {folder}: 50 classes, 10400 train, 2483 test, 8 configs" in result.output
+    info = avnb("info", str(folder))
+    assert info.exit_code == 0 and "sym50" in info.output and "0.5000" in info.output
+    assert "24 class/split shortfall(s)" in info.output
+    assert avnb("verify", str(folder)).exit_code == 0
+    (folder / "data" / "test.parquet").write_bytes(b"broken")
+    broken = avnb("verify", str(folder))
+    assert broken.exit_code == 1 and "changed: data/test.parquet" in broken.output
+
+
+def test_all_levels_with_exact_counts(tmp_path: Path, k400_dir: Path) -> None:
+    result = avnb("build", "mini-kinetics", "--nc", "all", "--annotations", str(k400_dir), "--root", str(tmp_path),
+                  "--allow-incomplete")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"mini-kinetics-nc{n}" for n in (10, 20, 30, 40)]
+
+
+def test_ucf101_av(tmp_path: Path, ucf_dir: Path) -> None:
+    result = avnb("build", "ucf101-av", "--annotations", str(ucf_dir), "--out", str(tmp_path / "u"))
+    assert result.exit_code == 0, result.output
+    assert "51 classes, 4892 train, 1944 test, 7 configs" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nc", "0.5"], "--nc '0.5' is not a mini-Kinetics level"),
+        (["--nc", "0.3", "--noise", "asym50"], "must be below 0.5"),
+        (["--nc", "0.3", "--noise", "sym120"], "outside (0, 1)"),
+        (["--nc", "all", "--out", "x"], "--out names the folder of one level"),
+        (["--nc", "0.3"], "class(es) short of rows"),
+    ],
+)
+def test_bad_input_is_one_message(args: list[str], message: str, tmp_path: Path, k400_dir: Path) -> None:
+    result = avnb("build", "mini-kinetics", "--annotations", str(k400_dir), "--root", str(tmp_path), *args)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_annotation_folder(tmp_path: Path) -> None:
+    result = avnb("build", "ucf101-av", "--annotations", str(tmp_path / "nope"), "--out", str(tmp_path / "u"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_console_script_is_installed(tmp_path: Path, ucf_dir: Path) -> None:
+    exe = shutil.which("avnb")
+    assert exe, "the avnb console script is not on PATH; install the project with pip"
+    done = subprocess.run([exe, "info", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2 and "not an avnoisebench benchmark folder" in done.stderr

@@ -1,0 +1,47 @@
+"""UCF101-AV: the 51 audio classes of split 1, 4,892 train / 1,944 test videos."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from avnoisebench import definitions
+from avnoisebench.benchmarks.ucf101_av import build_ucf101_av
+from avnoisebench.errors import AvnbError
+from avnoisebench.sources.ucf101 import Ucf101Split, load_ucf101_split
+
+
+def test_split_sizes_and_rows(ucf101_av: Path) -> None:
+    train = pq.read_table(ucf101_av / "data" / "clean" / "train.parquet").to_pylist()
+    test = pq.read_table(ucf101_av / "data" / "test.parquet").to_pylist()
+    assert (len(train), len(test)) == (4892, 1944)
+    assert {r["class_name"] for r in train} == set(definitions.ucf101_av_classes())
+    assert not {r["clip_id"] for r in train} & definitions.ucf101_av_no_audio()
+    row = next(r for r in train if r["clip_id"] == "v_HandStandPushups_g08_c01")
+    assert row["class_name"] == "HandstandPushups"
+    assert row["path"] == "ucf101/HandstandPushups/v_HandStandPushups_g08_c01.avi"
+    assert row["audio_clip_id"] == row["clip_id"] and row["youtube_id"] is None
+
+
+def test_other_spelling_of_a_class_matches(ucf_dir: Path) -> None:
+    lists = load_ucf101_split(ucf_dir, 1, archive_url="")
+    renamed = tuple("HandStandPushups" if n == "HandstandPushups" else n for n in lists.class_names)
+    respelled = Ucf101Split(renamed, lists.train, lists.test, lists.sources)
+    bench = build_ucf101_av(respelled, allow_incomplete=True)
+    assert "HandStandPushups" in bench.class_names
+
+
+def test_lists_that_are_not_split_one_are_refused(ucf_dir: Path) -> None:
+    lists = load_ucf101_split(ucf_dir, 1, archive_url="")
+    cut = Ucf101Split(lists.class_names, lists.train[10:], lists.test, lists.sources)
+    with pytest.raises(AvnbError, match="give 4882 train / 1944 test videos .* has 4892 / 1944"):
+        build_ucf101_av(cut)
+    bench = build_ucf101_av(cut, allow_incomplete=True)
+    assert bench.recipe["built"] == {"train": 4882, "test": 1944}
+
+
+def test_class_index_without_an_audio_class_is_refused(ucf_dir: Path) -> None:
+    lists = load_ucf101_split(ucf_dir, 1, archive_url="")
+    names = tuple(n for n in lists.class_names if n != "Bowling")
+    with pytest.raises(AvnbError, match="classInd.txt has no class 'Bowling'"):
+        build_ucf101_av(Ucf101Split(names, lists.train, lists.test, lists.sources))
