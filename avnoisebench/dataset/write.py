@@ -56,8 +56,10 @@ class _FolderWriter:
         pq.write_table(table, sink)
         self.write(relative, sink.getvalue().to_pybytes())
 
-    def json(self, relative: str, value: object) -> None:
-        self.write(relative, (json.dumps(value, indent=1) + "\n").encode())
+    def json(self, relative: str, value: dict) -> None:
+        """A JSON object with one top-level key per line (values compact, so large matrices encode fast)."""
+        lines = ",\n".join(f" {json.dumps(key)}: {json.dumps(item)}" for key, item in value.items())
+        self.write(relative, ("{\n" + lines + "\n}\n").encode())
 
 
 def _publish(tmp: Path, out_dir: Path) -> None:
