@@ -53,7 +53,18 @@ def test_unknown_level_is_refused() -> None:
 
 def test_regular_install_ships_the_annotations(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -67,7 +78,11 @@ def test_regular_install_ships_the_annotations(tmp_path: Path) -> None:
         "print(avnoisebench.__file__); print(len(d.mini_kinetics_classes(40)), len(d.ucf101_av_classes()))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(wheel)}, capture_output=True, text=True,
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(wheel)},
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout.split("\n")
     assert out[0].startswith(str(wheel))

@@ -76,7 +76,8 @@ def test_evaluation_labels_are_never_noisy(nc30: Path) -> None:
 def test_lock_covers_inputs_and_every_file(nc30: Path, k400_dir: Path) -> None:
     lock = json.loads((nc30 / "avnb-lock.json").read_text())
     assert {i["name"] for i in lock["inputs"]} == {
-        "kinetics400/kinetics-400_train_partial.csv", "kinetics400/kinetics-400_val.csv"
+        "kinetics400/kinetics-400_train_partial.csv",
+        "kinetics400/kinetics-400_val.csv",
     }
     assert verify_folder(nc30) == []
     assert len(lock["files"]) == 1 + 1 + 2 * len(CONFIGS)
@@ -92,13 +93,19 @@ def test_verify_reports_changed_missing_and_extra_files(tmp_path: Path, nc30: Pa
     (copy / "noise" / "clean.json").unlink()
     (copy / "notes.txt").write_text("mine")
     assert verify_folder(copy) == [
-        "changed: data/sym40/train.parquet", "missing: noise/clean.json", "not in avnb-lock.json: notes.txt"
+        "changed: data/sym40/train.parquet",
+        "missing: noise/clean.json",
+        "not in avnb-lock.json: notes.txt",
     ]
 
 
 def test_summary(nc30: Path) -> None:
     summary = summarize(nc30)
-    assert (summary.name, summary.num_classes, summary.splits) == ("mini-kinetics-nc30", 50, {"train": 10000, "test": 2490})
+    assert (summary.name, summary.num_classes, summary.splits) == (
+        "mini-kinetics-nc30",
+        50,
+        {"train": 10000, "test": 2490},
+    )
     assert [(c.name, c.num_noisy) for c in summary.configs][:3] == [("clean", 0), ("sym20", 2000), ("sym40", 4000)]
 
 

@@ -17,8 +17,19 @@ def avnb(*args: str):
 
 
 def test_build_info_verify(tmp_path: Path, k400_dir: Path) -> None:
-    result = avnb("build", "mini-kinetics", "--nc", "0.2", "--annotations", str(k400_dir), "--root", str(tmp_path),
-                  "--allow-incomplete", "--noise", "sym50")
+    result = avnb(
+        "build",
+        "mini-kinetics",
+        "--nc",
+        "0.2",
+        "--annotations",
+        str(k400_dir),
+        "--root",
+        str(tmp_path),
+        "--allow-incomplete",
+        "--noise",
+        "sym50",
+    )
     assert result.exit_code == 0, result.output
     folder = tmp_path / "mini-kinetics-nc20"
     assert f"built {folder}: 50 classes, 10400 train, 2483 test, 8 configs" in result.output
@@ -32,8 +43,17 @@ def test_build_info_verify(tmp_path: Path, k400_dir: Path) -> None:
 
 
 def test_all_levels_with_exact_counts(tmp_path: Path, k400_dir: Path) -> None:
-    result = avnb("build", "mini-kinetics", "--nc", "all", "--annotations", str(k400_dir), "--root", str(tmp_path),
-                  "--allow-incomplete")
+    result = avnb(
+        "build",
+        "mini-kinetics",
+        "--nc",
+        "all",
+        "--annotations",
+        str(k400_dir),
+        "--root",
+        str(tmp_path),
+        "--allow-incomplete",
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"mini-kinetics-nc{n}" for n in (10, 20, 30, 40)]
 

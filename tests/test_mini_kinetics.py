@@ -59,7 +59,9 @@ def test_incomplete_build_samples_the_recipe_sizes(k400) -> None:
 
 def test_sampling_follows_the_seed(k400) -> None:
     def chosen(seed: int) -> list[str]:
-        [bench] = build_mini_kinetics([10], k400, train_per_class=100, val_per_class=20, seed=seed, allow_incomplete=True)
+        [bench] = build_mini_kinetics(
+            [10], k400, train_per_class=100, val_per_class=20, seed=seed, allow_incomplete=True
+        )
         return bench.train["clip_id"].to_pylist() + bench.test["clip_id"].to_pylist()
 
     assert chosen(0) == chosen(0)
@@ -123,7 +125,17 @@ def test_sizes_below_one_are_refused(k400) -> None:
 
 def test_built_folder_manifests(nc30: Path) -> None:
     train = pq.read_table(nc30 / "data" / "sym40" / "train.parquet")
-    for column in ("clip_id", "youtube_id", "time_start", "time_end", "class_name", "clean_label", "label",
-                   "is_noisy", "path", "audio_clip_id"):
+    for column in (
+        "clip_id",
+        "youtube_id",
+        "time_start",
+        "time_end",
+        "class_name",
+        "clean_label",
+        "label",
+        "is_noisy",
+        "path",
+        "audio_clip_id",
+    ):
         assert column in train.column_names
     assert train.num_rows == 25 * 400

@@ -48,10 +48,6 @@ class Benchmark:
     license: str
     shortfalls: tuple[Shortfall, ...] = field(default=())
 
-    def split(self, name: str) -> pa.Table:
-        """The clean manifest of split `train` or `test`."""
-        return {"train": self.train, "test": self.test}[name]
-
 
 def manifest_table(columns: dict[str, Any]) -> pa.Table:
     """A manifest with the base schema, rows sorted by clip_id."""
@@ -61,6 +57,4 @@ def manifest_table(columns: dict[str, Any]) -> pa.Table:
 
 def format_shortfalls(shortfalls: tuple[Shortfall, ...] | list[Shortfall]) -> str:
     """One line per short class: split, name, rows available and asked for."""
-    return "\n".join(
-        f"  {s.split:<5} {s.class_name!r}: {s.available} of {s.requested}" for s in shortfalls
-    )
+    return "\n".join(f"  {s.split:<5} {s.class_name!r}: {s.available} of {s.requested}" for s in shortfalls)

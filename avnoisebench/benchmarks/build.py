@@ -4,7 +4,8 @@ from pathlib import Path
 
 from avnoisebench import definitions
 from avnoisebench.benchmarks.mini_kinetics import benchmark_name, build_mini_kinetics
-from avnoisebench.benchmarks.ucf101_av import NAME as UCF101_AV, build_ucf101_av
+from avnoisebench.benchmarks.ucf101_av import NAME as UCF101_AV
+from avnoisebench.benchmarks.ucf101_av import build_ucf101_av
 from avnoisebench.dataset.write import check_destination, write_benchmark
 from avnoisebench.errors import AvnbError
 from avnoisebench.noise.labels import NoiseSpec, parse_noise_configs

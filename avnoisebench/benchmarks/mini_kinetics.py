@@ -124,7 +124,9 @@ def build_mini_kinetics(
         raise AvnbError("--train-per-class and --val-per-class must be at least 1")
     per_level = {level: definitions.mini_kinetics_classes(level) for level in levels}
     wanted = [c for classes in per_level.values() for c in classes]
-    known = set(pc.unique(annotations.train["label"]).to_pylist()) | set(pc.unique(annotations.val["label"]).to_pylist())
+    known = set(pc.unique(annotations.train["label"]).to_pylist()) | set(
+        pc.unique(annotations.val["label"]).to_pylist()
+    )
     unknown = [c for c in wanted if c not in known]
     if unknown:
         raise AvnbError(
@@ -159,14 +161,16 @@ def build_mini_kinetics(
             name=benchmark_name(level),
             title=f"mini-Kinetics, {level}% noisy correspondence",
             description=(
-                f"One of the four mini-Kinetics subsets of Han et al., \"Noise-Tolerant Learning for Audio-Visual "
-                f"Action Recognition\": the 50 Kinetics-400 classes whose videos have about {level}% real "
+                f'One of the four mini-Kinetics subsets of Han et al., "Noise-Tolerant Learning for Audio-Visual '
+                f'Action Recognition": the 50 Kinetics-400 classes whose videos have about {level}% real '
                 f"audio-visual noisy correspondence (the paper's appendix), {train_per_class} training clips per "
                 f"class sampled from the Kinetics-400 train split and up to {val_per_class} clips per class from "
                 f"the Kinetics-400 validation split, which serves as the test split."
             ),
             class_names=classes,
-            train=_manifest(indexes["train"], classes, [indexes["train"].sample(c, train_per_class, seed) for c in classes]),
+            train=_manifest(
+                indexes["train"], classes, [indexes["train"].sample(c, train_per_class, seed) for c in classes]
+            ),
             test=_manifest(indexes["val"], classes, [indexes["val"].sample(c, val_per_class, seed) for c in classes]),
             sources=annotations.sources,
             recipe={

@@ -67,7 +67,7 @@ def build_ucf101_av(lists: Ucf101Split, seed: int | None = None, allow_incomplet
         title="UCF101-AV (UCF101 split 1, 51 classes with audio)",
         description=(
             "UCF101 (Soomro et al., 2012) split 1 restricted to the 51 action classes whose videos carry an audio "
-            "track, as used by Han et al., \"Noise-Tolerant Learning for Audio-Visual Action Recognition\": "
+            'track, as used by Han et al., "Noise-Tolerant Learning for Audio-Visual Action Recognition": '
             f"{counts['train']} training and {counts['test']} test videos. Nine split-1 training videos of these "
             "classes have no audio track and are left out."
         ),

@@ -17,7 +17,9 @@ from avnoisebench.errors import AvnbError
 from avnoisebench.noise.labels import DEFAULT_CONFIGS, parse_noise_configs
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-build_app = typer.Typer(no_args_is_help=True, help="Build a benchmark folder (Parquet manifests with frozen label noise).")
+build_app = typer.Typer(
+    no_args_is_help=True, help="Build a benchmark folder (Parquet manifests with frozen label noise)."
+)
 app.add_typer(build_app, name="build")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -28,7 +30,9 @@ Annotations = Annotated[
 ]
 Noise = Annotated[
     list[str] | None,
-    typer.Option("--noise", help=f"Extra label-noise config (repeatable), e.g. sym50; defaults: {', '.join(DEFAULT_CONFIGS)}."),
+    typer.Option(
+        "--noise", help=f"Extra label-noise config (repeatable), e.g. sym50; defaults: {', '.join(DEFAULT_CONFIGS)}."
+    ),
 ]
 Seed = Annotated[int | None, typer.Option(help="Seed of sampling and label noise (default: the recipe's).")]
 AllowIncomplete = Annotated[
@@ -74,8 +78,16 @@ def build_mini_kinetics_command(
 ) -> None:
     """mini-Kinetics of the paper's appendix at one or all noisy-correspondence levels."""
     folders = mini_kinetics_folders(
-        parse_levels(nc), root, annotations, parse_noise_configs(noise or ()), train_per_class, val_per_class,
-        seed, allow_incomplete, overwrite, out,
+        parse_levels(nc),
+        root,
+        annotations,
+        parse_noise_configs(noise or ()),
+        train_per_class,
+        val_per_class,
+        seed,
+        allow_incomplete,
+        overwrite,
+        out,
     )
     _report(folders)
 

@@ -94,8 +94,8 @@ def render_card(
         benchmark.description,
         "## Loading",
         "```python\nimport datasets\n"
-        f"ds = datasets.load_dataset(\"path/to/{benchmark.name}\", \"{configs[min(2, len(configs) - 1)]}\")\n"
-        "# or: import avnoisebench; ds = avnoisebench.load(\"path/to/" + benchmark.name + "\", \"clean\")\n```",
+        f'ds = datasets.load_dataset("path/to/{benchmark.name}", "{configs[min(2, len(configs) - 1)]}")\n'
+        '# or: import avnoisebench; ds = avnoisebench.load("path/to/' + benchmark.name + '", "clean")\n```',
         "`label` is the observed (possibly noisy) label, `clean_label` the true one, `is_noisy` marks the "
         "difference; only the training split carries noise. `path` is the clip's path relative to a media root "
         "(`avnb download` / `avnb link`); `audio_clip_id` names the clip whose audio track is paired with the frames "
@@ -105,10 +105,7 @@ def render_card(
         "## Label-noise configs",
         _table(
             ["config", "mode", "rate", "noisy samples", "realised rate"],
-            [
-                [c["config"], c["mode"], c["rate"], c["num_noisy"], f"{c['realised_rate']:.4f}"]
-                for c in noise_cards
-            ],
+            [[c["config"], c["mode"], c["rate"], c["num_noisy"], f"{c['realised_rate']:.4f}"] for c in noise_cards],
         ),
         f"Each config's noise card (`noise/<config>.json`) holds its seed ({seed}), class map and realised "
         "transition matrix.",

@@ -38,7 +38,9 @@ def read_lock(folder: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise AvnbError(f"{path} is not valid JSON ({exc}); rebuild the folder with `avnb build ... --overwrite`") from exc
+        raise AvnbError(
+            f"{path} is not valid JSON ({exc}); rebuild the folder with `avnb build ... --overwrite`"
+        ) from exc
 
 
 def read_card_metadata(folder: Path) -> dict[str, Any]:

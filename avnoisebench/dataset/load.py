@@ -1,13 +1,16 @@
 """Load a benchmark folder as a Hugging Face DatasetDict."""
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avnoisebench.dataset.layout import config_names, read_card_metadata
 from avnoisebench.errors import AvnbError
 
+if TYPE_CHECKING:
+    import datasets
 
-def load(folder: str | Path, config: str = "clean", **kwargs: Any) -> "datasets.DatasetDict":  # noqa: F821
+
+def load(folder: str | Path, config: str = "clean", **kwargs: Any) -> "datasets.DatasetDict":
     """`datasets.load_dataset(folder, config)` after checking that the folder and the config exist."""
     import datasets
 

@@ -31,7 +31,9 @@ class KineticsAnnotations:
 def locate_csvs(directory: Path) -> dict[str, Path]:
     """Find exactly one train CSV and one val/validate CSV in `directory`."""
     if not directory.is_dir():
-        raise AvnbError(f"annotation folder {directory} does not exist; pass the folder that holds the Kinetics-400 CSVs")
+        raise AvnbError(
+            f"annotation folder {directory} does not exist; pass the folder that holds the Kinetics-400 CSVs"
+        )
     csvs = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
     found = {}
     for split, spellings in SPLIT_SPELLINGS.items():
@@ -60,23 +62,27 @@ def read_kinetics_csv(path: Path, split: str) -> pa.Table:
                 f"A Kinetics annotation CSV has the header label,youtube_id,time_start,time_end[,split,is_cc]"
             )
         keep = [*REQUIRED_COLUMNS, *(["split"] if "split" in header else [])]
-        table = pacsv.read_csv(
-            path, convert_options=pacsv.ConvertOptions(column_types=types, include_columns=keep)
-        )
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types, include_columns=keep))
     except pa.ArrowInvalid as exc:
         raise AvnbError(f"{path}: not a readable Kinetics annotation CSV ({exc})") from exc
     _check_rows(path, table, split)
     label = pc.utf8_trim(pc.utf8_trim_whitespace(table["label"]), '"')
     return pa.table(
-        {"label": label, "youtube_id": table["youtube_id"], "time_start": table["time_start"],
-         "time_end": table["time_end"]}
+        {
+            "label": label,
+            "youtube_id": table["youtube_id"],
+            "time_start": table["time_start"],
+            "time_end": table["time_end"],
+        }
     )
 
 
 def _check_rows(path: Path, table: pa.Table, split: str) -> None:
     for column in REQUIRED_COLUMNS:
         if table[column].null_count:
-            raise AvnbError(f"{path}: column {column} has {table[column].null_count} empty value(s); fix or drop those rows")
+            raise AvnbError(
+                f"{path}: column {column} has {table[column].null_count} empty value(s); fix or drop those rows"
+            )
     bad_ids = pc.invert(pc.match_substring_regex(table["youtube_id"], _ID_PATTERN))
     if pc.any(bad_ids).as_py():
         examples = table.filter(bad_ids)["youtube_id"].to_pylist()[:3]
@@ -102,7 +108,5 @@ def load_kinetics400(annotations_dir: Path | None, urls: dict[str, str]) -> Kine
         paths = locate_csvs(annotations_dir)
         origins = {split: "local" for split in paths}
     tables = {split: read_kinetics_csv(path, split) for split, path in paths.items()}
-    sources = tuple(
-        SourceFile.of(f"kinetics400/{paths[s].name}", paths[s], origins[s]) for s in SPLIT_SPELLINGS
-    )
+    sources = tuple(SourceFile.of(f"kinetics400/{paths[s].name}", paths[s], origins[s]) for s in SPLIT_SPELLINGS)
     return KineticsAnnotations(train=tables["train"], val=tables["val"], sources=sources)
