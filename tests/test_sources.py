@@ -54,30 +54,37 @@ def test_missing_folder_and_file(tmp_path: Path) -> None:
         read_kinetics_csv(tmp_path / "train.csv", "train")
 
 
-def test_renamed_column_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "label,video,time_start,time_end,split\nabseiling,-Qhiiw9yJvc,825,835,train\n",
+            "missing column\\(s\\) youtube_id; found label, video",
+        ),
+        ("label,youtube_id,time_start,time_end\nabseiling,../../etc,1,11\n", "not YouTube ids"),
+        ("label,youtube_id,time_start,time_end\nabseiling,abc,start,11\n", "not a readable Kinetics annotation CSV"),
+        ("label,youtube_id,time_start,time_end\nabseiling,abc,12,11\n", "time_end <= time_start"),
+        ("label,youtube_id,time_start,time_end\n,abc,1,11\n", "column label has 1 empty value"),
+        ("label,youtube_id,time_start,time_end,split\nyoga,abc,1,11,\n", "split column holds \\[''\\]"),
+    ],
+)
+def test_bad_csv_content_is_named(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "train.csv"
-    path.write_text("label,video,time_start,time_end,split\nabseiling,-Qhiiw9yJvc,825,835,train\n")
-    with pytest.raises(AvnbError, match="missing column\\(s\\) youtube_id; found label, video"):
+    path.write_text(content)
+    with pytest.raises(AvnbError, match=message):
+        read_kinetics_csv(path, "train")
+
+
+def test_binary_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(AvnbError, match="not a text CSV file"):
         read_kinetics_csv(path, "train")
 
 
 def test_train_file_given_as_val_is_refused(k400_dir: Path) -> None:
     with pytest.raises(AvnbError, match="split column holds \\['train'\\]"):
         read_kinetics_csv(k400_dir / TRAIN, "val")
-
-
-def test_ids_that_could_escape_a_folder_are_refused(tmp_path: Path) -> None:
-    path = tmp_path / "train.csv"
-    path.write_text("label,youtube_id,time_start,time_end\nabseiling,../../etc,1,11\n")
-    with pytest.raises(AvnbError, match="not YouTube ids"):
-        read_kinetics_csv(path, "train")
-
-
-def test_unparseable_times_are_reported(tmp_path: Path) -> None:
-    path = tmp_path / "train.csv"
-    path.write_text("label,youtube_id,time_start,time_end\nabseiling,abc,start,11\n")
-    with pytest.raises(AvnbError, match="not a readable Kinetics annotation CSV"):
-        read_kinetics_csv(path, "train")
 
 
 def test_downloads_once_into_the_cache(tmp_path: Path, k400_dir: Path, serve) -> None:

@@ -1,5 +1,6 @@
 """Kinetics-400 annotation CSVs: locate, download, read and validate them as Arrow tables."""
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,17 +53,23 @@ def read_kinetics_csv(path: Path, split: str) -> pa.Table:
     """Read one Kinetics annotation CSV into columns label, youtube_id, time_start, time_end (validated)."""
     if not path.is_file():
         raise AvnbError(f"annotation file {path} does not exist")
-    types = {"label": pa.string(), "youtube_id": pa.string(), "time_start": pa.int64(), "time_end": pa.int64()}
     try:
-        header = pacsv.open_csv(path).schema.names
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise AvnbError(
-                f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}. "
-                f"A Kinetics annotation CSV has the header label,youtube_id,time_start,time_end[,split,is_cc]"
-            )
-        keep = [*REQUIRED_COLUMNS, *(["split"] if "split" in header else [])]
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types, include_columns=keep))
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except UnicodeDecodeError as exc:
+        raise AvnbError(f"{path}: not a text CSV file ({exc}); pass the Kinetics annotation CSV") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise AvnbError(
+            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'nothing'}. "
+            f"A Kinetics annotation CSV has the header label,youtube_id,time_start,time_end[,split,is_cc]"
+        )
+    types = {"label": pa.string(), "youtube_id": pa.string(), "time_start": pa.int64(), "time_end": pa.int64()}
+    if "split" in header:
+        types["split"] = pa.string()
+    options = pacsv.ConvertOptions(column_types=types, include_columns=list(types), strings_can_be_null=True)
+    try:
+        table = pacsv.read_csv(path, convert_options=options)
     except pa.ArrowInvalid as exc:
         raise AvnbError(f"{path}: not a readable Kinetics annotation CSV ({exc})") from exc
     _check_rows(path, table, split)
@@ -90,7 +97,7 @@ def _check_rows(path: Path, table: pa.Table, split: str) -> None:
     if pc.any(pc.less_equal(table["time_end"], table["time_start"])).as_py():
         raise AvnbError(f"{path}: some rows have time_end <= time_start; the file is not a Kinetics annotation CSV")
     if "split" in table.column_names:
-        values = set(pc.unique(table["split"]).to_pylist())
+        values = set(pc.unique(pc.fill_null(table["split"], "")).to_pylist())
         unexpected = values - set(SPLIT_SPELLINGS[split])
         if unexpected:
             raise AvnbError(
