@@ -76,22 +76,21 @@ class _SplitIndex:
         self.groups = {c: order[bounds[i] : bounds[i + 1]] for i, c in enumerate(classes)}
 
     def sample(self, name: str, size: int, seed: int) -> np.ndarray:
-        """Positions of up to `size` rows of class `name`, chosen by the seeded rule, in clip_id order."""
+        """Positions of up to `size` rows of class `name`, chosen by the seeded rule."""
         rows = self.groups[name]
         if len(rows) <= size:
             return rows
         rng = np.random.default_rng([seed, SPLIT_CODES[self.split], zlib.crc32(name.encode())])
-        return np.sort(rng.choice(rows, size=size, replace=False))
+        return rng.choice(rows, size=size, replace=False)
 
 
-def _manifest(index: _SplitIndex, classes: list[str], positions: list[np.ndarray]) -> pa.Table:
-    taken = np.sort(np.concatenate(positions)) if positions else np.empty(0, dtype=np.int64)
+def _manifest(index: _SplitIndex, classes: list[str], size: int, seed: int) -> pa.Table:
+    taken = np.concatenate([index.sample(c, size, seed) for c in classes])
     rows = index.rows.take(pa.array(taken, type=pa.int64()))
     label = pc.index_in(rows["label"], value_set=pa.array(classes))
     slugs = pa.array([class_slug(c) for c in classes]).take(label)
-    folder = "train" if index.split == "train" else "val"
     files = pc.binary_join_element_wise(rows["clip_id"], ".mp4", "")
-    path = pc.binary_join_element_wise(f"kinetics400/{folder}", slugs, files, "/")
+    path = pc.binary_join_element_wise(f"kinetics400/{index.split}", slugs, files, "/")
     return manifest_table(
         {
             "clip_id": rows["clip_id"],
@@ -168,10 +167,8 @@ def build_mini_kinetics(
                 f"the Kinetics-400 validation split, which serves as the test split."
             ),
             class_names=classes,
-            train=_manifest(
-                indexes["train"], classes, [indexes["train"].sample(c, train_per_class, seed) for c in classes]
-            ),
-            test=_manifest(indexes["val"], classes, [indexes["val"].sample(c, val_per_class, seed) for c in classes]),
+            train=_manifest(indexes["train"], classes, train_per_class, seed),
+            test=_manifest(indexes["val"], classes, val_per_class, seed),
             sources=annotations.sources,
             recipe={
                 "benchmark": "mini-kinetics",

@@ -63,13 +63,17 @@ class _FolderWriter:
 
 
 def _publish(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
+    if not out_dir.exists():
         os.replace(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    os.replace(out_dir, old)
+    try:
         os.replace(tmp, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old)
 
 
 def write_benchmark(

@@ -58,7 +58,10 @@ def _extract_lists(archive: Path, split: int) -> list[Path]:
 
 
 def _entries(path: Path) -> list[tuple[int, list[str]]]:
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AvnbError(f"{path}: not a text file ({exc}); pass the UCF101 split lists") from exc
     return [(n, line.split()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
