@@ -1,0 +1,1 @@
+"""Media: clip download and adoption, probing, status log, video and audio decoding."""

@@ -1,0 +1,95 @@
+"""The append-only media status log: one JSON record per download or link attempt, latest record wins."""
+
+import fcntl
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUS_DIR = ".avnb"
+STATUS_FILE = "status.jsonl"
+
+FAILURE_CATEGORIES = (
+    "unavailable",
+    "private",
+    "removed",
+    "geo_or_age",
+    "rate_limited",
+    "bot_check",
+    "no_audio",
+    "too_short",
+    "corrupt",
+    "ffmpeg_failed",
+    "network",
+    "missing",
+)
+CATEGORIES = ("ok", *FAILURE_CATEGORIES)
+TRANSIENT = frozenset({"rate_limited", "bot_check", "network", "corrupt", "ffmpeg_failed"})
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    """One attempt at one clip."""
+
+    clip_id: str
+    path: str
+    action: str
+    category: str
+    message: str = ""
+    bytes: int = 0
+    seconds: float = 0.0
+    tools: dict[str, str] = field(default_factory=dict)
+    time: float = 0.0
+    host: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the clip is in place and verified."""
+        return self.category == "ok"
+
+    @property
+    def transient(self) -> bool:
+        """Whether a rerun should try this clip again."""
+        return self.category in TRANSIENT
+
+
+def status_log_path(media_root: Path) -> Path:
+    """Where the status log of a media root lives."""
+    return media_root / STATUS_DIR / STATUS_FILE
+
+
+def append_record(media_root: Path, record: StatusRecord) -> None:
+    """Append one record as one line, under an exclusive lock so parallel writers never interleave."""
+    path = status_log_path(media_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamped = {**asdict(record), "time": record.time or time.time(), "host": record.host or socket.gethostname()}
+    line = (json.dumps(stamped, sort_keys=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_records(media_root: Path) -> list[StatusRecord]:
+    """Every record in file order; a torn last line from an interrupted writer is skipped."""
+    path = status_log_path(media_root)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            data: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        records.append(StatusRecord(**{k: v for k, v in data.items() if k in StatusRecord.__dataclass_fields__}))
+    return records
+
+
+def latest_status(media_root: Path) -> dict[str, StatusRecord]:
+    """The last record of every clip_id in the log."""
+    return {record.clip_id: record for record in read_records(media_root)}
