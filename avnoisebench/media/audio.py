@@ -1,0 +1,113 @@
+"""Audio windows and log-mel spectrograms with PANNs' constants (torch.stft + librosa's mel filters)."""
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avnoisebench.media.probe import MediaError
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Front-end constants; the defaults are PANNs' (32 kHz, n_fft 1024, hop 320, 64 mels, 50-14,000 Hz)."""
+
+    sample_rate: int = 32_000
+    n_fft: int = 1024
+    hop: int = 320
+    n_mels: int = 64
+    fmin: float = 50.0
+    fmax: float = 14_000.0
+    window_seconds: float = 2.0
+    amin: float = 1e-10
+    ref: float = 1.0
+
+    @property
+    def window_samples(self) -> int:
+        """Samples in one audio window (64,000 by default)."""
+        return round(self.window_seconds * self.sample_rate)
+
+    @property
+    def num_frames(self) -> int:
+        """Spectrogram frames of one window (201 by default)."""
+        return self.window_samples // self.hop + 1
+
+
+@dataclass(frozen=True)
+class Waveform:
+    """A mono waveform at a known rate; `has_audio` is False when the file had no audio stream (silence)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    has_audio: bool
+
+
+def load_waveform(path: Path, sample_rate: int) -> Waveform:
+    """Decode a file's first audio stream to mono float32 at `sample_rate`; silence if it has no audio stream."""
+    import av
+
+    if not path.is_file():
+        raise MediaError("missing", path, "file does not exist")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return Waveform(np.zeros(0, dtype=np.float32), sample_rate, has_audio=False)
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks = [
+                out.to_ndarray().reshape(-1) for frame in container.decode(stream) for out in resampler.resample(frame)
+            ]
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    except av.error.FFmpegError as exc:
+        raise MediaError("corrupt", path, f"cannot decode audio ({exc})") from exc
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    return Waveform(samples.astype(np.float32, copy=False), sample_rate, has_audio=True)
+
+
+def centred_window(waveform: Waveform, centre: float, seconds: float) -> np.ndarray:
+    """The `seconds`-long window centred on `centre` (seconds), zero-padded where it leaves the recording."""
+    length = round(seconds * waveform.sample_rate)
+    start = round(centre * waveform.sample_rate) - length // 2
+    window = np.zeros(length, dtype=np.float32)
+    lo, hi = max(start, 0), min(start + length, len(waveform.samples))
+    if hi > lo:
+        window[lo - start : hi - start] = waveform.samples[lo:hi]
+    return window
+
+
+@lru_cache(maxsize=8)
+def _mel_basis(config: LogMelConfig) -> torch.Tensor:
+    import librosa
+
+    basis = librosa.filters.mel(
+        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
+    )
+    return torch.from_numpy(basis).double()
+
+
+def log_mel(windows: np.ndarray | torch.Tensor, config: LogMelConfig = LogMelConfig()) -> torch.Tensor:
+    """Log-mel power in dB of waveform windows (..., samples) -> float32 (..., frames, n_mels)."""
+    audio = torch.as_tensor(windows, dtype=torch.float64)
+    shape = audio.shape[:-1]
+    spectrum = torch.stft(
+        audio.reshape(-1, audio.shape[-1]),
+        n_fft=config.n_fft,
+        hop_length=config.hop,
+        window=torch.hann_window(config.n_fft, dtype=torch.float64),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    power = spectrum.abs() ** 2
+    mel = torch.matmul(_mel_basis(config), power)
+    db = 10.0 * torch.log10(torch.clamp(mel, min=config.amin)) - 10.0 * np.log10(max(config.amin, config.ref))
+    return db.transpose(-1, -2).reshape(*shape, -1, config.n_mels).float()
+
+
+def audio_features(path: Path, centres: np.ndarray, config: LogMelConfig = LogMelConfig()) -> tuple[torch.Tensor, bool]:
+    """Log-mel (len(centres), frames, n_mels) of the windows centred on `centres`, and whether audio was present."""
+    waveform = load_waveform(path, config.sample_rate)
+    windows = np.stack([centred_window(waveform, float(c), config.window_seconds) for c in centres])
+    return log_mel(windows, config), waveform.has_audio

@@ -1,0 +1,75 @@
+"""Check that a media file serves the pipeline: streams, evaluation views and the audio window all decode."""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from avnoisebench.media.audio import LogMelConfig, audio_features
+from avnoisebench.media.decode import ClipSampling, eval_views, open_video
+from avnoisebench.media.probe import MediaError, MediaInfo, probe
+
+
+@dataclass(frozen=True)
+class MediaCheck:
+    """The outcome of checking one file; `category` is None when everything decodes."""
+
+    path: str
+    info: MediaInfo | None
+    frames: int
+    views: int
+    audio_window: bool
+    category: str | None
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the file can be used as an audio-visual sample."""
+        return self.category is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**asdict(self), "ok": self.ok}
+
+
+def check_media(
+    path: Path, sampling: ClipSampling = ClipSampling(), audio: LogMelConfig = LogMelConfig(), backend: str = "auto"
+) -> MediaCheck:
+    """Probe `path`, decode all evaluation views and their audio windows; never raises for a bad file."""
+    info, frames, views, window = None, 0, 0, False
+    try:
+        info = probe(path)
+        with open_video(path, backend) as video:
+            frames = video.num_frames
+            clips, centres = eval_views(video, sampling)
+        views = len(clips)
+        features, has_audio = audio_features(path, centres, audio)
+        window = has_audio and features.shape[0] == len(centres)
+        if not has_audio:
+            raise MediaError("no_audio", path, "no audio stream; the audio window would be silence")
+    except MediaError as exc:
+        return MediaCheck(str(path), info, frames, views, window, exc.category, exc.detail)
+    return MediaCheck(str(path), info, frames, views, window, None, "")
+
+
+def describe(check: MediaCheck) -> str:
+    """One line for a terminal: container, streams, duration, frames, decodability, and the failure if any."""
+    parts = [check.path]
+    if check.info is not None:
+        info = check.info
+        video = info.video
+        parts.append(info.container.split(",")[0])
+        parts.append(
+            f"video {video.codec} {video.width}x{video.height} {video.fps:.2f} fps {check.frames} frames"
+            if video
+            else "no video"
+        )
+        parts.append(
+            f"audio {info.audio.codec} {info.audio.sample_rate} Hz {info.audio.channels} ch"
+            if info.audio
+            else "no audio"
+        )
+        parts.append(f"{info.duration:.2f} s" if info.duration is not None else "duration ?")
+    parts.append(f"{check.views} views")
+    parts.append("audio window ok" if check.audio_window else "no audio window")
+    parts.append("OK" if check.ok else f"FAILED {check.category}: {check.message}")
+    return " | ".join(parts)
