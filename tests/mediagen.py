@@ -21,7 +21,16 @@ def make_video(
     original timestamps, so frame spacing changes mid-file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=128x96:rate={fps}:duration={seconds}"]
+    command = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size=128x96:rate={fps}:duration={seconds}",
+    ]
     if audio:
         command += ["-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100:duration={seconds}"]
     if vfr:
@@ -30,5 +39,17 @@ def make_video(
     if audio:
         command += ["-c:a", "aac" if path.suffix != ".avi" else "mp3", "-shortest"]
     command.append(str(path))
+    subprocess.run(command, check=True)
+    return path
+
+
+def make_counter_video(path: Path, seconds: float, fps: int, size: str = "64x48", vfr: bool = False) -> Path:
+    """A lossless grey video whose frame n has luma 20 + 5 * n (n <= 43), so decoded frames can be told apart."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = f"nullsrc=size={size}:rate={fps}:duration={seconds},geq=lum='20+5*N':cb=128:cr=128"
+    if vfr:
+        source += ",select='lt(n\\,10)+not(mod(n\\,3))'"
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source]
+    command += [*(["-fps_mode", "vfr"] if vfr else []), "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", str(path)]
     subprocess.run(command, check=True)
     return path

@@ -87,10 +87,9 @@ def _mel_basis(config: LogMelConfig) -> torch.Tensor:
     return torch.from_numpy(basis).double()
 
 
-def log_mel(windows: np.ndarray | torch.Tensor, config: LogMelConfig = LogMelConfig()) -> torch.Tensor:
-    """Log-mel power in dB of waveform windows (..., samples) -> float32 (..., frames, n_mels)."""
+def mel_power(windows: np.ndarray | torch.Tensor, config: LogMelConfig = LogMelConfig()) -> torch.Tensor:
+    """Mel power spectrogram (float64, (..., n_mels, frames)) of waveform windows (..., samples)."""
     audio = torch.as_tensor(windows, dtype=torch.float64)
-    shape = audio.shape[:-1]
     spectrum = torch.stft(
         audio.reshape(-1, audio.shape[-1]),
         n_fft=config.n_fft,
@@ -100,10 +99,15 @@ def log_mel(windows: np.ndarray | torch.Tensor, config: LogMelConfig = LogMelCon
         pad_mode="reflect",
         return_complex=True,
     )
-    power = spectrum.abs() ** 2
-    mel = torch.matmul(_mel_basis(config), power)
+    mel = torch.matmul(_mel_basis(config), spectrum.abs() ** 2)
+    return mel.reshape(*audio.shape[:-1], *mel.shape[-2:])
+
+
+def log_mel(windows: np.ndarray | torch.Tensor, config: LogMelConfig = LogMelConfig()) -> torch.Tensor:
+    """Log-mel power in dB (ref 1, amin 1e-10, no top_db) of waveform windows -> float32 (..., frames, n_mels)."""
+    mel = mel_power(windows, config)
     db = 10.0 * torch.log10(torch.clamp(mel, min=config.amin)) - 10.0 * np.log10(max(config.amin, config.ref))
-    return db.transpose(-1, -2).reshape(*shape, -1, config.n_mels).float()
+    return db.transpose(-1, -2).float()
 
 
 def audio_features(path: Path, centres: np.ndarray, config: LogMelConfig = LogMelConfig()) -> tuple[torch.Tensor, bool]:
