@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from mediagen import make_video
 from torch.utils.data import DataLoader
 
 from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
@@ -14,7 +14,6 @@ from avnoisebench.loaders import ClipDataset, ClipSample, SkippedClip, collate_c
 from avnoisebench.media.decode import ClipSampling
 from avnoisebench.media.status import StatusRecord, append_record
 from avnoisebench.noise.labels import parse_noise_configs
-from mediagen import make_video
 
 SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 TONES = {"a0": 500, "a1": 500, "b0": 3000, "b1": 3000, "ta": 500, "tb": 3000, "gone": 500, "bad": 500, "mute": 500}
