@@ -53,11 +53,11 @@ def ucf101_av(tmp_path_factory: pytest.TempPathFactory, ucf_dir: Path) -> Path:
 
 @pytest.fixture
 def serve() -> Iterator:
-    """Serve a folder over HTTP on 127.0.0.1; yields a function folder -> base URL."""
+    """Serve a folder over HTTP on 127.0.0.1; yields a function (folder, handler class) -> base URL."""
     servers = []
 
-    def start(folder: Path) -> str:
-        handler = partial(_QuietHandler, directory=str(folder))
+    def start(folder: Path, handler_class: type[http.server.SimpleHTTPRequestHandler] | None = None) -> str:
+        handler = partial(handler_class or _QuietHandler, directory=str(folder))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
