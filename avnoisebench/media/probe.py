@@ -63,7 +63,7 @@ def probe(path: Path) -> MediaInfo:
     if not path.is_file():
         raise MediaError("missing", path, "file does not exist")
     command = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, start_new_session=True)
     if done.returncode != 0:
         reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"ffprobe exit {done.returncode}"
         raise MediaError("corrupt", path, f"ffprobe cannot read it ({reason})")
