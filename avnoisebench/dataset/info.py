@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from avnoisebench.dataset.layout import config_names, read_card_metadata, read_noise_card
+from avnoisebench.dataset.layout import class_names, config_names, read_card_metadata, read_noise_card
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,6 @@ def summarize(folder: Path) -> FolderSummary:
     """Read the card and the noise cards of a benchmark folder into a summary."""
     metadata = read_card_metadata(folder)
     info = metadata["dataset_info"][0]
-    label = next(f for f in info["features"] if f["name"] == "label")
     configs = []
     for name in config_names(metadata):
         card = read_noise_card(folder, name)
@@ -41,7 +40,7 @@ def summarize(folder: Path) -> FolderSummary:
     return FolderSummary(
         name=metadata["avnoisebench"]["benchmark"],
         title=metadata["pretty_name"],
-        num_classes=len(label["dtype"]["class_label"]["names"]),
+        num_classes=len(class_names(metadata)),
         splits={s["name"]: s["num_examples"] for s in info["splits"]},
         configs=configs,
         shortfall=len(metadata["avnoisebench"]["shortfall"]),

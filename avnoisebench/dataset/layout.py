@@ -61,3 +61,10 @@ def read_noise_card(folder: Path, config: str) -> dict[str, Any]:
 def config_names(metadata: dict[str, Any]) -> list[str]:
     """The config names declared in a card's metadata, in order."""
     return [c["config_name"] for c in metadata.get("configs", [])]
+
+
+def class_names(metadata: dict[str, Any]) -> list[str]:
+    """The ClassLabel names of a card's `label` feature, in label order."""
+    features = metadata["dataset_info"][0]["features"]
+    names = next(f for f in features if f["name"] == "label")["dtype"]["class_label"]["names"]
+    return [names[str(i)] for i in range(len(names))]

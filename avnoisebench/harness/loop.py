@@ -1,0 +1,48 @@
+"""The supervised training loop shared by methods that minimise a per-batch loss with Adam, with resume."""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from avnoisebench.harness.data import Batch, TrainData
+from avnoisebench.harness.method import Budget, unwrap
+from avnoisebench.harness.run import RunLog
+
+StepLoss = Callable[[nn.Module, Batch, int], torch.Tensor]
+
+
+def cross_entropy_loss(model: nn.Module, batch: Batch, epoch: int) -> torch.Tensor:
+    """Plain CE of the fusion logits against the observed labels."""
+    return nn.functional.cross_entropy(model(batch.video, batch.audio)[2], batch.label)
+
+
+def train_epochs(model: nn.Module, data: TrainData, budget: Budget, log: RunLog, loss_fn: StepLoss) -> None:
+    """Adam over `budget.epochs` epochs of `loss_fn`, checkpointing after each epoch and resuming from the last."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
+    start = 0
+    state = log.load_checkpoint()
+    if state is not None:
+        unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start = state["epoch"] + 1
+    for epoch in range(start, budget.epochs):
+        model.train()
+        total, seen = 0.0, 0
+        for batch in data.batches(epoch):
+            loss = loss_fn(model, batch, epoch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss) * len(batch.index)
+            seen += len(batch.index)
+        log.epoch(epoch, loss=total / max(seen, 1), samples=seen)
+        log.save_checkpoint(
+            {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            }
+        )
