@@ -1,0 +1,86 @@
+"""The results log: one dated JSON line per evaluated predictions file, appended atomically."""
+
+import fcntl
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.metrics import METRICS
+
+DEFAULT_RESULTS = Path("results.jsonl")
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One evaluation: which benchmark, config, method and seed, its metrics, and where it came from."""
+
+    benchmark: str
+    benchmark_lock_sha256: str
+    config: str | None
+    method: str
+    seed: int | None
+    metrics: dict[str, float]
+    run: str | None
+    predictions: str
+    date: str
+    code_version: str
+    track: str | None
+    run_code_version: str | None = None
+
+
+def utc_now() -> str:
+    """The current UTC time in ISO 8601, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def append_result(results_path: Path, record: ResultRecord) -> None:
+    """Append one record as one line, under an exclusive lock so parallel writers never interleave."""
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(asdict(record)) + "\n").encode()
+    fd = os.open(results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+_REQUIRED = [f.name for f in fields(ResultRecord) if f.name != "run_code_version"]
+
+
+def _record(path: Path, number: int, data: Any) -> ResultRecord:
+    missing = [name for name in _REQUIRED if not isinstance(data, dict) or name not in data]
+    if missing:
+        raise AvnbError(
+            f"{path} line {number} is not a result record (missing {', '.join(missing)}); "
+            f"remove the line or write the log with `avnb evaluate`"
+        )
+    metrics = data["metrics"]
+    if not isinstance(metrics, dict) or not all(isinstance(metrics.get(m), int | float) for m in METRICS):
+        raise AvnbError(f"{path} line {number}: metrics must hold numbers {', '.join(METRICS)}; remove or fix the line")
+    known = {f.name for f in fields(ResultRecord)}
+    return ResultRecord(**{key: value for key, value in data.items() if key in known})
+
+
+def read_results(path: Path) -> list[ResultRecord]:
+    """Every record in file order; a torn last line from an interrupted writer is skipped."""
+    if not path.is_file():
+        raise AvnbError(f"results log {path} not found; write one with `avnb evaluate ... --results {path}`")
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                continue
+            raise AvnbError(f"{path} line {number} is not valid JSON ({exc}); remove or fix that line") from exc
+        records.append(_record(path, number, data))
+    return records
