@@ -1,0 +1,62 @@
+"""`avnb evaluate`, `avnb leaderboard`: score predictions into the results log and rank methods."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from avnoisebench.cli.app import app, console, errors, user_errors
+from avnoisebench.evaluation.evaluate import evaluate_path
+from avnoisebench.evaluation.leaderboard import FORMATS, build_leaderboard, output_format, render, save
+from avnoisebench.evaluation.metrics import METRICS
+from avnoisebench.evaluation.results import DEFAULT_RESULTS, append_result, read_results
+
+
+@app.command()
+@user_errors
+def evaluate(
+    target: Annotated[
+        Path, typer.Argument(help="A run folder (config.json, predictions.parquet) or a predictions .parquet file.")
+    ],
+    benchmark: Annotated[
+        Path | None,
+        typer.Option(help="Benchmark folder the predictions were made on (needed for a file; overrides a run's)."),
+    ] = None,
+    method_name: Annotated[str | None, typer.Option(help="Name of the method (needed for a file).")] = None,
+    config: Annotated[str | None, typer.Option(help="Noise config the model was trained on, e.g. sym40.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed of the run.")] = None,
+    results: Annotated[Path, typer.Option(help="Results log to append to.")] = DEFAULT_RESULTS,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the metrics, as JSON.")] = False,
+) -> None:
+    """Score test-split predictions (C@1, C@5, V@1) and append the result to the results log."""
+    evaluation = evaluate_path(target, benchmark, method_name, config, seed)
+    append_result(results, evaluation.record)
+    for warning in evaluation.warnings:
+        errors.print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True)
+    record = evaluation.record
+    if as_json:
+        typer.echo(json.dumps(record.metrics))
+        return
+    scores = "  ".join(f"{m} {record.metrics[m]:.2f}" for m in METRICS)
+    setting = f"{record.benchmark} {record.config or '(no config)'} {record.method} seed {record.seed}"
+    console.print(f"{setting}: {scores}", highlight=False, markup=False)
+    console.print(f"appended to {results}", highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def leaderboard(
+    results: Annotated[Path, typer.Argument(help="Results log written by `avnb evaluate`.")],
+    format: Annotated[
+        str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)} (default: from --out, else md).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
+    no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave out the paper's numbers.")] = False,
+) -> None:
+    """Mean ± std over seeds per benchmark, config and method, beside the paper's reference numbers."""
+    text = render(build_leaderboard(read_results(results), reference=not no_reference), output_format(format, out))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    console.print(f"wrote {save(text, out)}", highlight=False, markup=False)
