@@ -48,14 +48,14 @@ def evaluate(
 @user_errors
 def leaderboard(
     results: Annotated[Path, typer.Argument(help="Results log written by `avnb evaluate`.")],
-    format: Annotated[
+    fmt: Annotated[
         str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)} (default: from --out, else md).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
     no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave out the paper's numbers.")] = False,
 ) -> None:
     """Mean ± std over seeds per benchmark, config and method, beside the paper's reference numbers."""
-    text = render(build_leaderboard(read_results(results), reference=not no_reference), output_format(format, out))
+    text = render(build_leaderboard(read_results(results), reference=not no_reference), output_format(fmt, out))
     if out is None:
         typer.echo(text, nl=False)
         return
