@@ -4,6 +4,8 @@ from pathlib import Path
 
 from avnoisebench import definitions
 from avnoisebench.benchmarks.mini_kinetics import benchmark_name, build_mini_kinetics
+from avnoisebench.benchmarks.synthetic_av import NAME as SYNTHETIC_AV
+from avnoisebench.benchmarks.synthetic_av import SyntheticSpec, build_synthetic_av, write_synthetic_media
 from avnoisebench.benchmarks.ucf101_av import NAME as UCF101_AV
 from avnoisebench.benchmarks.ucf101_av import build_ucf101_av
 from avnoisebench.dataset.write import check_destination, write_benchmark
@@ -56,4 +58,24 @@ def ucf101_av_folder(
     return write_benchmark(build_ucf101_av(lists, seed, allow_incomplete), out, noise, seed, overwrite)
 
 
+def synthetic_av_folder(
+    out: Path,
+    media_root: Path,
+    classes: int = SyntheticSpec.classes,
+    train_per_class: int = SyntheticSpec.train_per_class,
+    test_per_class: int = SyntheticSpec.test_per_class,
+    seed: int = SyntheticSpec.seed,
+    noise: list[NoiseSpec] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Generate the synthetic-av media under `media_root`, then write its benchmark folder at `out`."""
+    noise = parse_noise_configs() if noise is None else noise
+    spec = SyntheticSpec(classes, train_per_class, test_per_class, seed)
+    check_destination(out, overwrite)
+    write_synthetic_media(spec, media_root, overwrite)
+    return write_benchmark(build_synthetic_av(spec), out, noise, seed, overwrite)
+
+
 DEFAULT_UCF101_AV_FOLDER = Path("avnb-data") / UCF101_AV
+DEFAULT_SYNTHETIC_AV_FOLDER = Path("avnb-data") / SYNTHETIC_AV
+DEFAULT_MEDIA_ROOT = Path("avnb-data") / "media"
