@@ -6,8 +6,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from avnoisebench.benchmarks.build import DEFAULT_UCF101_AV_FOLDER, mini_kinetics_folders, ucf101_av_folder
+from avnoisebench.benchmarks.build import (
+    DEFAULT_MEDIA_ROOT,
+    DEFAULT_SYNTHETIC_AV_FOLDER,
+    DEFAULT_UCF101_AV_FOLDER,
+    mini_kinetics_folders,
+    synthetic_av_folder,
+    ucf101_av_folder,
+)
 from avnoisebench.benchmarks.mini_kinetics import parse_levels
+from avnoisebench.benchmarks.synthetic_av import SyntheticSpec
 from avnoisebench.cli.app import app, console, errors, user_errors
 from avnoisebench.dataset.info import summarize
 from avnoisebench.dataset.verify import verify_folder
@@ -84,6 +92,27 @@ def build_ucf101_av_command(
 ) -> None:
     """UCF101 split 1 restricted to the 51 classes with audio."""
     folder = ucf101_av_folder(out, annotations, parse_noise_configs(noise or ()), seed, allow_incomplete, overwrite)
+    _report([folder])
+
+
+@build_app.command("synthetic-av")
+@user_errors
+def build_synthetic_av_command(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_SYNTHETIC_AV_FOLDER,
+    media_root: Annotated[
+        Path, typer.Option(help="Media root that receives the generated clips and their status records.")
+    ] = DEFAULT_MEDIA_ROOT,
+    classes: Annotated[int, typer.Option(help="Number of classes, 2 to 12.")] = SyntheticSpec.classes,
+    train_per_class: Annotated[int, typer.Option(help="Training clips per class.")] = SyntheticSpec.train_per_class,
+    test_per_class: Annotated[int, typer.Option(help="Test clips per class.")] = SyntheticSpec.test_per_class,
+    seed: Annotated[int, typer.Option(help="Seed of the clips and the label noise.")] = SyntheticSpec.seed,
+    noise: Noise = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder and clips of another build.")] = False,
+) -> None:
+    """A small generated benchmark with real media: moving shapes with tones, for testing training code."""
+    folder = synthetic_av_folder(
+        out, media_root, classes, train_per_class, test_per_class, seed, parse_noise_configs(noise or ()), overwrite
+    )
     _report([folder])
 
 
