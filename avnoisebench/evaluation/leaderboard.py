@@ -4,7 +4,6 @@ import base64
 import csv
 import html
 import io
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.files import write_atomically
 from avnoisebench.evaluation.metrics import METRICS
 from avnoisebench.evaluation.plot import Series, accuracy_vs_noise_png
 from avnoisebench.evaluation.reference import PAPER, paper_results
@@ -302,11 +302,4 @@ def render(tables: list[BenchmarkTable], fmt: str) -> str:
 
 def save(text: str, out: Path) -> Path:
     """Write a rendered leaderboard to `out` atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))

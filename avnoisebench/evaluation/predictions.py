@@ -1,7 +1,6 @@
 """The predictions file: written by the harness, loaded and validated against a benchmark folder's test split."""
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 
 from avnoisebench.dataset.layout import LOCK, TEST_FILE, class_names, read_card_metadata, read_lock
 from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.files import write_atomically
 from avnoisebench.hashing import sha256_file
 
 METADATA_KEY = b"avnoisebench"
@@ -105,14 +105,7 @@ def write_predictions(path: Path, folder: Path, clip_ids: Sequence[str], scores:
     )
     meta = {"benchmark": name, "lock_sha256": digest, "split": "test", "num_views": num_views}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomically(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def _reject(path: Path, problem: str, fix: str) -> AvnbError:
