@@ -35,20 +35,22 @@ class SmallVideoEncoder(nn.Module):
 
 
 class SmallAudioEncoder(nn.Module):
-    """Three conv stages over (B, frames, mels) log-mels, global pool, Linear + ReLU."""
+    """Three conv stages over (B, frames, mels) log-mels, averaged over time and into `mel_bands` coarse frequency
+    bands (a pitch is a position on the mel axis, which a global pool would lose), then Linear + ReLU."""
 
-    def __init__(self, out_dim: int = 128, width: int = 16) -> None:
+    def __init__(self, out_dim: int = 128, width: int = 16, mel_bands: int = 4) -> None:
         super().__init__()
         self.out_dim = out_dim
         self.stages = nn.Sequential(
             _stage(2, 1, width, 2), _stage(2, width, 2 * width, 1), _stage(2, 2 * width, 4 * width, 1)
         )
-        self.fc = nn.Linear(4 * width, out_dim)
+        self.pool = nn.AdaptiveAvgPool2d((1, mel_bands))
+        self.fc = nn.Linear(4 * width * mel_bands, out_dim)
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         """The (B, out_dim) audio feature."""
-        x = self.stages(logmel.unsqueeze(1))
-        return torch.relu(self.fc(x.mean(dim=(2, 3))))
+        x = self.pool(self.stages(logmel.unsqueeze(1)))
+        return torch.relu(self.fc(x.flatten(1)))
 
 
 class MLPEncoder(nn.Module):
