@@ -331,6 +331,9 @@ def test_small_model_step_is_fast() -> None:
     model = build_model("small", 10)
     video, audio = torch.randn(32, 3, 8, 112, 112), torch.randn(32, 201, 64)
     model(video, audio)[2].sum().backward()
-    start = time.perf_counter()
-    model(video, audio)[2].sum().backward()
-    assert time.perf_counter() - start < 1.0
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model(video, audio)[2].sum().backward()
+        timings.append(time.perf_counter() - start)
+    assert min(timings) < 1.0, f"forward + backward of batch 32 took {min(timings):.2f} s at best"
