@@ -1,5 +1,6 @@
 """`avnb train` and `avnb methods`: run a registered method on a benchmark through the harness."""
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -82,7 +83,8 @@ def train(
         audio_weights=audio_weights,
     )
     run = run_training(settings, resume)
-    console.print(f"run written to {run}; score it with `avnb evaluate {run}`")
+    if os.environ.get("RANK", "0") == "0":
+        console.print(f"run written to {run}; score it with `avnb evaluate {run}`")
 
 
 app.command()(train)

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from avnoisebench.harness.data import Batch, TrainData
@@ -15,6 +16,15 @@ StepLoss = Callable[[nn.Module, Batch, int], torch.Tensor]
 def cross_entropy_loss(model: nn.Module, batch: Batch, epoch: int) -> torch.Tensor:
     """Plain CE of the fusion logits against the observed labels."""
     return nn.functional.cross_entropy(model(batch.video, batch.audio)[2], batch.label)
+
+
+def _summed(total: float, seen: int) -> tuple[float, int]:
+    """Loss sum and sample count over every process of a distributed run."""
+    if not dist.is_initialized():
+        return total, seen
+    values = torch.tensor([total, float(seen)], dtype=torch.float64)
+    dist.all_reduce(values)
+    return float(values[0]), int(values[1])
 
 
 def train_epochs(model: nn.Module, data: TrainData, budget: Budget, log: RunLog, loss_fn: StepLoss) -> None:
@@ -35,8 +45,9 @@ def train_epochs(model: nn.Module, data: TrainData, budget: Budget, log: RunLog,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch.index)
+            total += float(loss.detach()) * len(batch.index)
             seen += len(batch.index)
+        total, seen = _summed(total, seen)
         log.epoch(epoch, loss=total / max(seen, 1), samples=seen)
         log.save_checkpoint(
             {

@@ -35,10 +35,11 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 class ModelPredictor:
-    """The fusion logits of an AVModel in eval mode, without gradients."""
+    """The fusion logits of an AVModel in eval mode, without gradients (a DDP wrapper is taken off, so that
+    prediction on one process needs no collective calls)."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.model = model
+        self.model = unwrap(model)
 
     @torch.no_grad()
     def __call__(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from avnoisebench.dataset.layout import LOCK, class_names, read_card_metadata
 from avnoisebench.errors import AvnbError
-from avnoisebench.harness.cache import cache_split
+from avnoisebench.harness.cache import CachedClips, cache_split
 from avnoisebench.harness.data import CachedSource, RawSource, TrainData
 from avnoisebench.harness.method import Budget, Predictor
 from avnoisebench.harness.registry import load_method
@@ -68,6 +68,21 @@ def distributed_context() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def cached(settings: TrainSettings, split: str) -> CachedClips:
+    """The cached-track arrays of a split (built on first use)."""
+    root = settings.cache_dir or settings.out / "cache"
+    return cache_split(
+        settings.folder,
+        settings.config,
+        split,
+        settings.media_root,
+        settings.sampling,
+        settings.audio,
+        root,
+        settings.workers,
+    )
 
 
 def train_data(settings: TrainSettings, num_classes: int, rank: int, world: int) -> TrainData:
@@ -164,6 +179,9 @@ def run_training(settings: TrainSettings, resume: bool = False) -> Path:
     method = load_method(settings.method)(**settings.method_options)
     if rank == 0:
         prepare_run_dir(settings.out, settings.record(), resume)
+    if settings.track == "cached" and rank == 0:
+        for split in ("train", "test"):
+            cached(settings, split)
     if world > 1:
         dist.barrier()
     torch.manual_seed(settings.seed)
