@@ -371,3 +371,21 @@ def test_cli_rejects_bad_predictions_and_run_folders(tmp_path: Path, folder: Pat
     assert done.exit_code == 2 and "which does not exist here" in done.stderr and "--benchmark FOLDER" in done.stderr
     done = runner.invoke(app, ["evaluate", str(run), "--seed", "4"])
     assert done.exit_code == 2 and "--seed come(s) from" in done.stderr
+
+
+def test_unscored_clips_count_as_errors(tmp_path: Path, folder: Path) -> None:
+    ids = manifest_ids(folder)
+    labels = load_predictions(
+        write_predictions(tmp_path / "a.parquet", folder, ids, np.zeros((NUM_TEST, 2, K))), folder
+    ).labels
+    perfect = np.eye(K)[labels][:, None, :].repeat(2, axis=1) * 5.0
+    full = evaluate_predictions(write_predictions(tmp_path / "b.parquet", folder, ids, perfect), folder, "m")
+    assert full.record.metrics == {"C@1": 100.0, "C@5": 100.0, "V@1": 100.0}
+    path = write_predictions(tmp_path / "c.parquet", folder, ids, perfect, unscored=ids[:2])
+    loaded = load_predictions(path, folder)
+    assert loaded.unscored.tolist() == [True, True] + [False] * (NUM_TEST - 2)
+    assert any("2 of 6 test clips had no decodable media" in w for w in loaded.warnings)
+    metrics = evaluate_predictions(path, folder, "m").record.metrics
+    assert metrics == pytest.approx({"C@1": 400 / 6, "C@5": 400 / 6, "V@1": 400 / 6})
+    with pytest.raises(AvnbError, match="unscored clip ids that are not test clips"):
+        load_predictions(write_predictions(tmp_path / "d.parquet", folder, ids, perfect, unscored=["nope"]), folder)

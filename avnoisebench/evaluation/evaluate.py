@@ -53,7 +53,7 @@ def evaluate_predictions(
         config=config,
         method=method.strip(),
         seed=seed,
-        metrics=clip_video_metrics(loaded.scores, loaded.labels),
+        metrics=clip_video_metrics(loaded.scores, loaded.labels, loaded.unscored),
         run=str(run.resolve()) if run else None,
         predictions=str(predictions.resolve()),
         date=utc_now(),

@@ -27,7 +27,8 @@ Expected predictions file: Parquet, one row per (test clip, view), columns
   scores   list<float>  K finite class scores in class-index order (logits or log-probabilities: the evaluator
                         applies softmax); K = the benchmark's number of classes
 and schema metadata key b"avnoisebench" = JSON {{"benchmark": name, "lock_sha256": sha256 of the folder's {LOCK},
-"split": "test", "num_views": V}}. avnoisebench.evaluation.predictions.write_predictions writes exactly this."""
+"split": "test", "num_views": V, "unscored": [clip ids whose media could not be decoded; they count as errors]}}.
+avnoisebench.evaluation.predictions.write_predictions writes exactly this."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Predictions:
     clip_ids: list[str]
     scores: np.ndarray
     labels: np.ndarray
+    unscored: np.ndarray
     warnings: tuple[str, ...] = ()
 
     @property
@@ -85,8 +87,11 @@ def read_test_split(folder: Path) -> TestSplit:
     )
 
 
-def write_predictions(path: Path, folder: Path, clip_ids: Sequence[str], scores: np.ndarray) -> Path:
-    """Write scores (N, V, K) of the test clips `clip_ids` as a predictions file for `folder`, atomically."""
+def write_predictions(
+    path: Path, folder: Path, clip_ids: Sequence[str], scores: np.ndarray, unscored: Sequence[str] = ()
+) -> Path:
+    """Write scores (N, V, K) of the test clips `clip_ids` as a predictions file for `folder`, atomically;
+    `unscored` names clips whose media could not be decoded (their rows are placeholders that count as errors)."""
     scores = np.asarray(scores, dtype=np.float32)
     if scores.ndim != 3 or scores.shape[0] != len(clip_ids):
         raise AvnbError(
@@ -103,7 +108,13 @@ def write_predictions(path: Path, folder: Path, clip_ids: Sequence[str], scores:
             "scores": values.cast(pa.list_(pa.float32())),
         }
     )
-    meta = {"benchmark": name, "lock_sha256": digest, "split": "test", "num_views": num_views}
+    meta = {
+        "benchmark": name,
+        "lock_sha256": digest,
+        "split": "test",
+        "num_views": num_views,
+        "unscored": sorted(unscored),
+    }
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
     return write_atomically(path, lambda tmp: pq.write_table(table, tmp))
 
@@ -126,17 +137,23 @@ def _read(path: Path) -> pa.Table:
         raise _reject(path, f"not a readable Parquet file ({exc})", "write it again") from exc
 
 
-def _metadata(path: Path, table: pa.Table, test: TestSplit) -> tuple[int | None, list[str]]:
-    """num_views declared in the file's metadata (None if absent), and warnings; rejects a foreign benchmark."""
+def _metadata(path: Path, table: pa.Table, test: TestSplit) -> tuple[int | None, list[str], list[str]]:
+    """num_views declared in the file's metadata (None if absent), the unscored clip ids, and warnings; rejects
+    a foreign benchmark."""
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
-        return None, [
-            f"{path} has no b'avnoisebench' schema metadata, so it cannot be checked against the benchmark's lock "
-            f"hash; write it with write_predictions to record which benchmark it was predicted on"
-        ]
+        return (
+            None,
+            [],
+            [
+                f"{path} has no b'avnoisebench' schema metadata, so it cannot be checked against the benchmark's lock "
+                f"hash; write it with write_predictions to record which benchmark it was predicted on"
+            ],
+        )
     try:
         meta = json.loads(raw)
         found, split, views = meta["lock_sha256"], meta.get("split", "test"), meta.get("num_views")
+        unscored = [str(clip) for clip in meta.get("unscored", [])]
     except (json.JSONDecodeError, TypeError, KeyError) as exc:
         raise _reject(path, f"its b'avnoisebench' metadata is not the expected JSON ({exc})", "write it again") from exc
     if found != test.lock_sha256:
@@ -150,7 +167,7 @@ def _metadata(path: Path, table: pa.Table, test: TestSplit) -> tuple[int | None,
         raise _reject(path, f"it holds predictions for split {split!r}", "predict the test split")
     if views is not None and (not isinstance(views, int) or views < 1):
         raise _reject(path, f"its metadata num_views {views!r} is not a positive integer", "write it again")
-    return views, []
+    return views, unscored, []
 
 
 def _type_ok(name: str, type_: pa.DataType) -> bool:
@@ -262,7 +279,7 @@ def load_predictions(path: Path, folder: Path) -> Predictions:
     """Read a predictions file and check it against the test split of `folder`; one AvnbError per problem."""
     test = read_test_split(folder)
     table = _read(path)
-    declared, warnings = _metadata(path, table, test)
+    declared, unscored_ids, warnings = _metadata(path, table, test)
     _check_columns(path, table)
     values = _check_scores(path, table, test.num_classes)
     clip = _clip_index(path, table, test)
@@ -275,6 +292,14 @@ def load_predictions(path: Path, folder: Path) -> Predictions:
         )
     scores = np.empty((len(test.clip_ids), num_views, test.num_classes))
     scores[clip, view] = values
+    unscored = pc.is_in(test.clip_ids, value_set=pa.array(unscored_ids, pa.string())).to_numpy(zero_copy_only=False)
+    if unscored_ids and int(unscored.sum()) != len(set(unscored_ids)):
+        raise _reject(path, "its metadata lists unscored clip ids that are not test clips", "write it again")
+    if unscored.any():
+        warnings.append(
+            f"{int(unscored.sum())} of {len(unscored)} test clips had no decodable media when predicted; "
+            f"they count as errors"
+        )
     return Predictions(
         path=path,
         benchmark=test.benchmark,
@@ -282,5 +307,6 @@ def load_predictions(path: Path, folder: Path) -> Predictions:
         clip_ids=test.clip_ids.to_pylist(),
         scores=scores,
         labels=test.labels,
+        unscored=unscored,
         warnings=tuple(warnings),
     )

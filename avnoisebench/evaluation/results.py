@@ -1,8 +1,6 @@
 """The results log: one dated JSON line per evaluated predictions file, appended atomically."""
 
-import fcntl
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +8,7 @@ from typing import Any
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.metrics import METRICS
+from avnoisebench.jsonl import append_line
 
 DEFAULT_RESULTS = Path("results.jsonl")
 
@@ -38,15 +37,8 @@ def utc_now() -> str:
 
 
 def append_result(results_path: Path, record: ResultRecord) -> None:
-    """Append one record as one line, under an exclusive lock so parallel writers never interleave."""
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(asdict(record)) + "\n").encode()
-    fd = os.open(results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    """Append one record as one line of the results log (locked, so parallel writers never interleave)."""
+    append_line(results_path, asdict(record))
 
 
 _REQUIRED = [f.name for f in fields(ResultRecord) if f.name != "run_code_version"]

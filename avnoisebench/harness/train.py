@@ -121,8 +121,11 @@ def _scores(predictor: Predictor, video: torch.Tensor, audio: torch.Tensor, devi
     return logits.reshape(-1, views, logits.shape[-1]).float().cpu().numpy()
 
 
-def predict_test(settings: TrainSettings, predictor: Predictor, num_classes: int) -> tuple[list[str], np.ndarray, int]:
-    """Scores (N, V, K) for every test clip in manifest order; clips without usable media get zeros (counted)."""
+def predict_test(
+    settings: TrainSettings, predictor: Predictor, num_classes: int
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """Scores (N, V, K) for every test clip in manifest order, and the clips without usable media (zero
+    placeholders there, which the evaluator counts as errors)."""
     test = ClipDataset(
         settings.folder,
         settings.config,
@@ -165,7 +168,7 @@ def predict_test(settings: TrainSettings, predictor: Predictor, num_classes: int
                 targets = [position[row] for row in batch.index.tolist()]
                 scores[targets] = _scores(predictor, batch.video, batch.logmel, settings.device)
                 scored[targets] = True
-    return test.clip_ids, scores, int((~scored).sum())
+    return test.clip_ids, scores, [clip for clip, ok in zip(test.clip_ids, scored, strict=True) if not ok]
 
 
 def run_training(settings: TrainSettings, resume: bool = False) -> Path:
@@ -195,9 +198,9 @@ def run_training(settings: TrainSettings, resume: bool = False) -> Path:
     budget = Budget(settings.epochs, settings.batch_size, settings.lr, settings.device, settings.seed)
     predictor = method.fit(fitted, data, budget, log)
     if rank == 0:
-        clip_ids, scores, missing = predict_test(settings, predictor, num_classes)
-        write_predictions(settings.out / PREDICTIONS, settings.folder, clip_ids, scores)
-        log.event("predict", test_clips=len(clip_ids), without_media=missing)
+        clip_ids, scores, unscored = predict_test(settings, predictor, num_classes)
+        write_predictions(settings.out / PREDICTIONS, settings.folder, clip_ids, scores, unscored)
+        log.event("predict", test_clips=len(clip_ids), without_media=len(unscored))
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -1,13 +1,13 @@
 """The append-only media status log: one JSON record per download or link attempt, latest record wins."""
 
-import fcntl
 import json
-import os
 import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from avnoisebench.jsonl import append_line
 
 STATUS_DIR = ".avnb"
 STATUS_FILE = "status.jsonl"
@@ -62,17 +62,9 @@ def status_log_path(media_root: Path) -> Path:
 
 
 def append_record(media_root: Path, record: StatusRecord) -> None:
-    """Append one record as one line, under an exclusive lock so parallel writers never interleave."""
-    path = status_log_path(media_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Append one record as one line of the media root's status log (locked against parallel writers)."""
     stamped = {**asdict(record), "time": record.time or time.time(), "host": record.host or socket.gethostname()}
-    line = (json.dumps(stamped, sort_keys=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    append_line(status_log_path(media_root), stamped)
 
 
 def read_records(media_root: Path) -> list[StatusRecord]:
