@@ -93,9 +93,8 @@ def main() -> None:
         bare = bare_epochs(video, audio, labels, cache.valid, num_classes, budget)
     # the first epoch of each warms caches and allocators; compare the rest
     h, b = statistics.median(harness[1:]), statistics.median(bare[1:])
-    print(
-        f"{int(cache.valid.sum())} cached training clips, batch {args.batch_size}, {args.epochs} epochs each (first dropped)"
-    )
+    clips = int(cache.valid.sum())
+    print(f"{clips} cached training clips, batch {args.batch_size}, {args.epochs} epochs each (first dropped)")
     print(f"harness  {h:.3f} s/epoch   (all epochs: {', '.join(f'{t:.3f}' for t in harness)})")
     print(f"bare     {b:.3f} s/epoch   (all epochs: {', '.join(f'{t:.3f}' for t in bare)})")
     print(f"ratio harness / bare: {h / b:.3f} (target <= 1.15)")
