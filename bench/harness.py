@@ -6,7 +6,7 @@ train_epochs with its per-epoch metrics line and checkpoint), once as a bare loo
 in memory (same permutation, normalisation, model initialisation, Adam). Prints seconds per epoch and the
 ratio harness / bare (target <= 1.15). One untimed bare epoch first warms up torch, so neither side pays for it.
 
-    python bench/harness.py [--epochs 4] [--batch-size 32]
+    python bench/harness.py [--epochs 8] [--batch-size 32]
 """
 
 import argparse
@@ -74,7 +74,7 @@ def bare_epochs(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
     sampling = ClipSampling(num_frames=8, stride=0.25, num_views=10, short_side=64, crop=56)

@@ -38,7 +38,9 @@ def train(
     config: Annotated[str, typer.Option(help="Label-noise config, e.g. sym40.")],
     method: Annotated[str, typer.Option(help="Registered method (see `avnb methods`).")],
     out: Annotated[Path, typer.Option(help="Run folder to write.")],
-    media_root: Annotated[Path, typer.Option(help="Media root holding the benchmark's clips.")],
+    media_root: Annotated[Path, typer.Option(help="Media root holding the benchmark's clips.")] = Path(
+        "avnb-data/media"
+    ),
     track: Annotated[str, typer.Option(help="raw: decode every step; cached: decode once into arrays.")] = "raw",
     model: Annotated[str, typer.Option(help="Model: r2plus1d18-panns22, small, ...")] = "r2plus1d18-panns22",
     epochs: int = 60,
