@@ -96,16 +96,7 @@ def train_data(settings: TrainSettings, num_classes: int, rank: int, world: int)
         "world_size": world,
     }
     if settings.track == "cached":
-        cache = cache_split(
-            settings.folder,
-            settings.config,
-            "train",
-            settings.media_root,
-            settings.sampling,
-            settings.audio,
-            settings.cache_dir or settings.out / "cache",
-            settings.workers,
-        )
+        cache = cached(settings, "train")
         return TrainData(cache.labels, cache.valid, CachedSource(cache), **common)
     args = (settings.folder, settings.config, "train", settings.media_root)
     train = ClipDataset(*args, mode="train", sampling=settings.sampling, audio=settings.audio, seed=settings.seed)
@@ -139,16 +130,7 @@ def predict_test(
     scores = np.zeros((len(test), settings.sampling.num_views, num_classes), dtype=np.float32)
     scored = np.zeros(len(test), dtype=bool)
     if settings.track == "cached":
-        cache = cache_split(
-            settings.folder,
-            settings.config,
-            "test",
-            settings.media_root,
-            settings.sampling,
-            settings.audio,
-            settings.cache_dir or settings.out / "cache",
-            settings.workers,
-        )
+        cache = cached(settings, "test")
         rows = np.flatnonzero(cache.valid)
         position = {clip: p for p, clip in enumerate(test.clip_ids)}
         for chunk in np.array_split(rows, max(1, len(rows) // 8)):
