@@ -98,6 +98,9 @@ def methods() -> None:
     """List the methods registered under the avnoisebench.methods entry point."""
     table = Table("method", "provided by", "summary")
     for name, entry in registered_methods().items():
-        cls = entry.load()
-        table.add_row(name, entry.value, (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+        try:
+            summary = ((entry.load().__doc__ or "").strip().splitlines() or [""])[0]
+        except Exception as exc:  # a broken third-party plug-in is listed, not fatal
+            summary = f"cannot be loaded: {type(exc).__name__}: {exc}"
+        table.add_row(name, entry.value, summary)
     console.print(table)
