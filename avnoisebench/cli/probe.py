@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from avnoisebench.cli.app import app, console, user_errors
-from avnoisebench.media.check import check_media, describe
 
 
 @app.command()
@@ -17,6 +16,8 @@ def probe(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file instead of text.")] = False,
 ) -> None:
     """Probe media files: streams, duration, frames, and whether the 10 views and the 2 s audio window decode."""
+    from avnoisebench.media.check import check_media, describe
+
     failed = 0
     for path in files:
         check = check_media(path)

@@ -9,10 +9,6 @@ from rich.table import Table
 
 from avnoisebench.cli.app import app, console, user_errors
 from avnoisebench.errors import AvnbError
-from avnoisebench.harness.registry import registered_methods
-from avnoisebench.harness.train import TrainSettings, run_training
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling
 
 
 def _options(pairs: list[str]) -> dict[str, object]:
@@ -63,6 +59,10 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
 ) -> None:
     """Train a method on a benchmark and write a run folder with test predictions."""
+    from avnoisebench.harness.train import TrainSettings, run_training
+    from avnoisebench.media.audio import LogMelConfig
+    from avnoisebench.media.decode import ClipSampling
+
     settings = TrainSettings(
         folder=folder,
         config=config,
@@ -96,6 +96,8 @@ app.command()(train)
 @user_errors
 def methods() -> None:
     """List the methods registered under the avnoisebench.methods entry point."""
+    from avnoisebench.harness.registry import registered_methods
+
     table = Table("method", "provided by", "summary")
     for name, entry in registered_methods().items():
         try:

@@ -3,9 +3,6 @@
 import io
 from dataclasses import dataclass
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 FAMILIES = {"sym": "symmetric label noise", "asym": "asymmetric label noise"}
 
 
@@ -21,6 +18,9 @@ class Series:
 
 def accuracy_vs_noise_png(title: str, series: list[Series], metric: str) -> bytes:
     """One panel per noise family, one line per series; measured lines solid with std bars, references dashed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     families = [f for f in FAMILIES if any(s.family == f for s in series)]
     labels = sorted({s.label for s in series})
     figure = Figure(figsize=(5.5 * len(families) + 2.5, 4.2), layout="constrained")
