@@ -1,0 +1,309 @@
+"""AV-R: Tian & Xu, "Can audio-visual integration strengthen robustness under multimodal attacks?" (CVPR 2021),
+the defense: an audio-visual dissimilarity constraint plus external feature memory banks with ISTA sparse
+reconstruction, on the shared encoders and fusion head (docs/methods/avr.md; methods.md section 5).
+
+Chosen readings (methods.md 5.3-5.4): two stages inside the budget (`stage1_fraction`, default half each); stage 1
+trains CE + lambda_ms * mean cos(f_v, f_a); each modality's bank holds `bank_size` stage-1 training embeddings drawn
+at random (seeded) from `data.extract_features`; stage 2 starts a fresh Adam from the stage-1 weights (as the
+official defense run does) and trains CE + lambda_ms * mean cos on the blended features
+f~ = mix * D h + (1 - mix) * f, h the ISTA solution of min 0.5 ||D h - f||^2 + sparsity * ||h||_1. The ISTA step
+is 0.9 / lambda_max(D^T D) per bank (`ista_step=published` uses the Kinetics-Sounds constants); the solver is
+unrolled under autograd (`ista_detach` treats h as a constant). Prediction applies the same blend.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from avnoisebench.errors import AvnbError
+from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
+from avnoisebench.harness.method import unwrap
+
+PUBLISHED_STEPS = {"video": 2e-6, "audio": 5.8e-7}
+STEP_RULES = ("spectral", "published")
+SPECTRAL_FRACTION = 0.9
+
+
+def similarity_penalty(f_v: torch.Tensor, f_a: torch.Tensor) -> torch.Tensor:
+    """AV-R's dissimilarity term: the mean cosine similarity of paired visual and audio features (minimised)."""
+    return F.cosine_similarity(f_v, f_a, dim=1).mean()
+
+
+def spectral_bound(atoms: torch.Tensor) -> float:
+    """lambda_max(D^T D) of the dictionary D whose columns are the rows of `atoms` (M, d)."""
+    return float(torch.linalg.matrix_norm(atoms.double(), ord=2) ** 2)
+
+
+def ista_objective(atoms: torch.Tensor, features: torch.Tensor, codes: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """0.5 ||D h - f||^2 + sparsity * ||h||_1 summed over the batch (codes (B, M), features (B, d))."""
+    return 0.5 * (codes @ atoms - features).square().sum() + sparsity * codes.abs().sum()
+
+
+def ista_step(
+    atoms: torch.Tensor, features: torch.Tensor, codes: torch.Tensor, step: float, sparsity: float
+) -> torch.Tensor:
+    """One ISTA update: a gradient step on the reconstruction error, then soft thresholding at step * sparsity."""
+    gradient = (codes @ atoms - features) @ atoms.t()
+    return F.softshrink(codes - step * gradient, step * sparsity)
+
+
+@dataclass(frozen=True)
+class IstaSettings:
+    """The sparse-coding problem and solver: L1 weight, iteration cap, stopping tolerance, gradient through h."""
+
+    sparsity: float = 0.1
+    max_iter: int = 2000
+    tol: float = 8e-4
+    detach: bool = False
+
+
+def sparse_codes(atoms: torch.Tensor, features: torch.Tensor, step: float, ista: IstaSettings) -> torch.Tensor:
+    """ISTA codes (B, M) of `features` (B, d) over `atoms` (M, d), from zero until the batch's code change is
+    below `ista.tol` or after `ista.max_iter` updates."""
+    codes = features.new_zeros(features.shape[0], atoms.shape[0])
+    for _ in range(ista.max_iter):
+        previous, codes = codes, ista_step(atoms, features, codes, step, ista.sparsity)
+        if torch.linalg.vector_norm(codes - previous) < ista.tol:
+            break
+    return codes
+
+
+@dataclass(frozen=True)
+class MemoryBank:
+    """A fixed dictionary of training embeddings (rows of `atoms`) and its ISTA step size."""
+
+    atoms: torch.Tensor
+    step: float
+
+    @classmethod
+    def build(cls, atoms: torch.Tensor, step: float | None = None, name: str = "memory") -> "MemoryBank":
+        """A bank with the given step, or 0.9 / lambda_max(D^T D) when None; ISTA needs step * lambda_max < 1."""
+        bound = spectral_bound(atoms)
+        if bound == 0.0:
+            raise AvnbError(f"the {name} bank's embeddings are all zero; stage 1 learnt no features, train longer")
+        step = SPECTRAL_FRACTION / bound if step is None else step
+        if step * bound >= 1.0:
+            raise AvnbError(
+                f"ISTA step {step:g} is too large for the {name} bank (lambda_max(D^T D) = {bound:g}, so the step must"
+                f" be below {1 / bound:g}); use ista_step=spectral"
+            )
+        return cls(atoms.detach(), step)
+
+    def blend(self, features: torch.Tensor, mix: float, ista: IstaSettings) -> torch.Tensor:
+        """mix * D h + (1 - mix) * f, h the sparse code of f; h is a constant under `ista.detach`."""
+        if ista.detach:
+            with torch.no_grad():
+                codes = sparse_codes(self.atoms, features.detach(), self.step, ista)
+        else:
+            codes = sparse_codes(self.atoms, features, self.step, ista)
+        return mix * (codes @ self.atoms) + (1 - mix) * features
+
+
+@dataclass(frozen=True)
+class Defense:
+    """Both modalities' memory banks and the blend applied to their features."""
+
+    video: MemoryBank
+    audio: MemoryBank
+    mix: float
+    ista: IstaSettings
+
+    def __call__(self, f_v: torch.Tensor, f_a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The blended (f~_v, f~_a)."""
+        return self.video.blend(f_v, self.mix, self.ista), self.audio.blend(f_a, self.mix, self.ista)
+
+    def state(self) -> dict[str, Any]:
+        """The banks as checkpoint state."""
+        return {"video": (self.video.atoms.cpu(), self.video.step), "audio": (self.audio.atoms.cpu(), self.audio.step)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], mix: float, ista: IstaSettings, device: str) -> "Defense":
+        """The defense whose banks a checkpoint holds."""
+        video, audio = (MemoryBank(atoms.to(device), step) for atoms, step in (state["video"], state["audio"]))
+        return cls(video, audio, mix, ista)
+
+
+def defended_forward(
+    model: nn.Module, video: torch.Tensor, audio: torch.Tensor, defense: Defense | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(f_v, f_a, logits) through the (possibly wrapped) model; with a defense, the blended features and the head's
+    logits on them."""
+    f_v, f_a, logits = model(video, audio)
+    if defense is None:
+        return f_v, f_a, logits
+    f_v, f_a = defense(f_v, f_a)
+    return f_v, f_a, unwrap(model).head(f_v, f_a)
+
+
+def avr_loss(
+    model: nn.Module, batch: Batch, defense: Defense | None, lambda_ms: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(CE + lambda_ms * mean cosine, CE, mean cosine) of a batch against its observed labels."""
+    f_v, f_a, logits = defended_forward(model, batch.video, batch.audio, defense)
+    ce = F.cross_entropy(logits, batch.label)
+    similarity = similarity_penalty(f_v, f_a)
+    return ce + lambda_ms * similarity, ce, similarity
+
+
+class DefendedPredictor:
+    """Fusion logits on the bank-blended features, in eval mode, without gradients."""
+
+    def __init__(self, model: nn.Module, defense: Defense) -> None:
+        self.model, self.defense = unwrap(model), defense
+
+    @torch.no_grad()
+    def __call__(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        return defended_forward(self.model, video, audio, self.defense)[2]
+
+
+def _summed(values: list[float]) -> list[float]:
+    """Element-wise sums over every process of a distributed run."""
+    if not dist.is_initialized():
+        return values
+    totals = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(totals)
+    return totals.tolist()
+
+
+def _train_epoch(
+    model: nn.Module,
+    batches: Iterator[Batch],
+    optimizer: torch.optim.Optimizer,
+    defense: Defense | None,
+    lambda_ms: float,
+) -> dict[str, float]:
+    """One epoch of Adam steps; the sample-weighted mean loss, CE and cosine over all processes."""
+    model.train()
+    sums = torch.zeros(4, dtype=torch.float64)
+    for batch in batches:
+        loss, ce, similarity = avr_loss(model, batch, defense, lambda_ms)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        values = torch.stack([loss.detach(), ce.detach(), similarity.detach(), loss.new_tensor(1.0)])
+        sums += values.double().cpu() * len(batch.index)
+    loss, ce, similarity, seen = _summed(sums.tolist())
+    seen = max(seen, 1)
+    return {"loss": loss / seen, "ce": ce / seen, "similarity": similarity / seen, "samples": int(seen)}
+
+
+def _number(value: Any) -> bool:
+    """Whether an option value is a real number (not a bool or a string)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _count(value: Any) -> bool:
+    """Whether an option value is a positive integer."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+class AVR(Method):
+    """AV-R (Tian & Xu, CVPR 2021): CE + audio-visual dissimilarity, then ISTA memory-bank feature blending."""
+
+    name = "avr"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        o = self.options
+        checks = {
+            "mix": _number(o["mix"]) and 0.0 <= o["mix"] <= 1.0,
+            "stage1_fraction": _number(o["stage1_fraction"]) and 0.0 < o["stage1_fraction"] < 1.0,
+            "bank_size": _count(o["bank_size"]),
+            "ista_max_iter": _count(o["ista_max_iter"]),
+            "sparsity": _number(o["sparsity"]) and o["sparsity"] >= 0.0,
+            "ista_tol": _number(o["ista_tol"]) and o["ista_tol"] >= 0.0,
+            "lambda_ms": _number(o["lambda_ms"]) and o["lambda_ms"] >= 0.0,
+            "ista_step": o["ista_step"] in STEP_RULES,
+            "ista_detach": isinstance(o["ista_detach"], bool),
+        }
+        bad = [key for key, ok in checks.items() if not ok]
+        if bad:
+            raise AvnbError(
+                f"avr option(s) {', '.join(f'{k}={o[k]!r}' for k in bad)} out of range: mix in [0, 1],"
+                " stage1_fraction in (0, 1), bank_size and ista_max_iter positive integers, sparsity, ista_tol and"
+                f" lambda_ms non-negative, ista_step one of {', '.join(STEP_RULES)}, ista_detach true or false"
+            )
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """AV-R's published constants (Kinetics-Sounds blend 0.6) and the spec's stage split."""
+        return {
+            "lambda_ms": 1.0,
+            "bank_size": 1024,
+            "mix": 0.6,
+            "sparsity": 0.1,
+            "ista_max_iter": 2000,
+            "ista_tol": 8e-4,
+            "ista_step": "spectral",
+            "ista_detach": False,
+            "stage1_fraction": 0.5,
+        }
+
+    @property
+    def ista(self) -> IstaSettings:
+        """The solver settings from the options."""
+        o = self.options
+        return IstaSettings(float(o["sparsity"]), o["ista_max_iter"], float(o["ista_tol"]), o["ista_detach"])
+
+    def stage1_epochs(self, epochs: int) -> int:
+        """Epochs of stage 1 (CE + dissimilarity without banks); the rest of the budget is stage 2."""
+        if epochs < 2:
+            raise AvnbError(f"avr trains in two stages and needs at least 2 epochs, got {epochs}")
+        return min(epochs - 1, max(1, round(epochs * self.options["stage1_fraction"])))
+
+    def build_defense(self, model: nn.Module, data: TrainData, seed: int) -> Defense:
+        """Banks of `bank_size` training embeddings per modality, drawn at random (seeded) from the valid samples."""
+        f_v, f_a = data.extract_features(model)
+        valid = torch.nonzero(data.valid).squeeze(1)
+        order = torch.randperm(len(valid), generator=torch.Generator().manual_seed(seed))
+        rows = valid[order[: self.options["bank_size"]]].to(f_v.device)
+        published = self.options["ista_step"] == "published"
+        video, audio = (
+            MemoryBank.build(f[rows], PUBLISHED_STEPS[name] if published else None, name)
+            for name, f in (("video", f_v), ("audio", f_a))
+        )
+        return Defense(video, audio, float(self.options["mix"]), self.ista)
+
+    def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
+        """Stage 1 without banks, then banks from the stage-1 model and stage 2 with the blend; resumable."""
+        stage1 = self.stage1_epochs(budget.epochs)
+        optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
+        defense: Defense | None = None
+        start = 0
+        state = log.load_checkpoint()
+        if state is not None:
+            unwrap(model).load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            if state["banks"] is not None:
+                defense = Defense.from_state(state["banks"], float(self.options["mix"]), self.ista, budget.device)
+            start = state["epoch"] + 1
+        for epoch in range(start, budget.epochs):
+            if epoch == stage1:
+                defense = self.build_defense(model, data, budget.seed)
+                optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
+                log.event(
+                    "memory_banks",
+                    size=len(defense.video.atoms),
+                    step_video=defense.video.step,
+                    step_audio=defense.audio.step,
+                )
+            metrics = _train_epoch(model, data.batches(epoch), optimizer, defense, float(self.options["lambda_ms"]))
+            log.epoch(epoch, stage=1 if defense is None else 2, **metrics)
+            log.save_checkpoint(
+                {
+                    "epoch": epoch,
+                    "model": unwrap(model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "banks": None if defense is None else defense.state(),
+                }
+            )
+        assert defense is not None, "stage 2 always runs (stage1_epochs < epochs) and checkpoints its banks"
+        return DefendedPredictor(model, defense)
