@@ -52,7 +52,7 @@ def train_epochs(model: nn.Module, data: TrainData, budget: Budget, log: RunLog,
         log.save_checkpoint(
             {
                 "epoch": epoch,
-                "model": model.state_dict(),
+                "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(),
             }
