@@ -1,0 +1,176 @@
+"""MRL (Hu, Peng, Zhu, Zhen, Lin, "Learning Cross-Modal Retrieval with Noisy Labels", CVPR 2021) as an
+audio-visual classifier (docs/methods.md section 7).
+
+Both modalities are mapped onto one unit sphere and classified by a shared set of trained unit-norm class centres
+with the robust clustering (RC) loss log(1 - p_y) per modality, plus the label-free multimodal contrastive (MC) loss
+that pulls the two modalities of a clip together: L = beta * L_rc + (1 - beta) * L_mc.
+
+Chosen readings (section 7.4): the encoders are fine-tuned (MRL froze its backbones); one observed label per clip
+is shared by both modalities; the sphere is the L2-normalised encoder feature (option `projection` adds a linear
+layer per modality first, as MRL's own networks end in one); beta 0.7, tau1 = tau2 = 1; the optimiser is the
+shared budget's Adam (not MRL's betas (0.5, 0.999) and cosine schedule); centres are renormalised before every
+step, as in MRL's code, and once more after training. Prediction averages the two modalities' softmax over the
+centres; option `fusion_head` also trains the shared fusion head with the RC loss and predicts with it. The whole
+budget is one phase: every epoch optimises the joint loss.
+"""
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from avnoisebench.errors import AvnbError
+from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
+from avnoisebench.harness.loop import train_epochs
+from avnoisebench.harness.method import unwrap
+
+
+def rc_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Robust clustering loss: the batch mean of log(1 - softmax(logits)_target), the log non-target mass."""
+    is_target = F.one_hot(target, logits.shape[1]).bool()
+    others = torch.logsumexp(logits.masked_fill(is_target, float("-inf")), dim=1)
+    return (others - torch.logsumexp(logits, dim=1)).mean()
+
+
+def mc_loss(embeddings: Sequence[torch.Tensor], tau: float = 1.0) -> torch.Tensor:
+    """Multimodal contrastive loss over M modalities' (B, L) unit embeddings: -log of the similarity mass each
+    embedding puts on the other modalities of its own instance among all other B*M - 1 embeddings (self excluded),
+    counted in both directions of the similarity matrix as MRL's code does (equal, the matrix being symmetric)."""
+    stacked = torch.cat(list(embeddings))
+    instance = torch.arange(embeddings[0].shape[0], device=stacked.device).repeat(len(embeddings))
+    is_self = torch.eye(len(stacked), dtype=torch.bool, device=stacked.device)
+    similarity = (stacked @ stacked.t() / tau).masked_fill(is_self, float("-inf"))
+    is_positive = (instance[:, None] == instance[None, :]) & ~is_self
+    positives = torch.logsumexp(similarity.masked_fill(~is_positive, float("-inf")), dim=1)
+    return -2 * (positives - torch.logsumexp(similarity, dim=1)).mean()
+
+
+def orthogonal_centres(dim: int, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """(dim, num_classes) class centres with unit columns, orthogonal when num_classes <= dim."""
+    centres = nn.init.orthogonal_(torch.empty(dim, num_classes), generator=generator)
+    return F.normalize(centres, dim=0)
+
+
+class ClassCentres(nn.Module):
+    """MRL's shared class centres over the unit-normalised (optionally linearly projected) video and audio features;
+    calling it on unit embeddings (B, dim) gives the centre logits c_k . z / tau1."""
+
+    def __init__(self, dim: int, num_classes: int, tau1: float, projection: bool, generator: torch.Generator) -> None:
+        super().__init__()
+        self.centres = nn.Parameter(orthogonal_centres(dim, num_classes, generator))
+        self.tau1 = tau1
+        self.projections = nn.ModuleList(nn.Linear(dim, dim) if projection else nn.Identity() for _ in range(2))
+
+    def embed(self, f_v: torch.Tensor, f_a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The video and audio features as points of the common unit sphere."""
+        z_v, z_a = (F.normalize(p(f), dim=1) for p, f in zip(self.projections, (f_v, f_a), strict=True))
+        return z_v, z_a
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, K) centre logits of (B, dim) unit embeddings."""
+        return z @ self.centres / self.tau1
+
+    def bounded(self, logits: torch.Tensor) -> torch.Tensor:
+        """The fusion head's logits read as a point of the unit sphere in R^K scored against the K one-hot centres
+        (L2-normalised, divided by tau1): RC needs bounded logits, being unbounded below otherwise."""
+        return F.normalize(logits, dim=1) / self.tau1
+
+    @torch.no_grad()
+    def renormalise_(self) -> None:
+        """Put every centre back on the unit sphere."""
+        self.centres.div_(self.centres.norm(dim=0, keepdim=True))
+
+
+class MRLLoss:
+    """The per-batch MRL objective on a ModuleDict {"model": AVModel (maybe DDP-wrapped), "centres": ClassCentres}:
+    beta * (RC video + RC audio [+ RC fusion head]) + (1 - beta) * MC."""
+
+    def __init__(self, beta: float, tau2: float, fusion_head: bool) -> None:
+        self.beta, self.tau2, self.fusion_head = beta, tau2, fusion_head
+
+    def __call__(self, modules: nn.ModuleDict, batch: Batch, epoch: int) -> torch.Tensor:
+        """The loss of one batch, after putting the centres back on the unit sphere."""
+        centres = modules["centres"]
+        centres.renormalise_()
+        f_v, f_a, logits = modules["model"](batch.video, batch.audio)
+        z_v, z_a = centres.embed(f_v, f_a)
+        rc = rc_loss(centres(z_v), batch.label) + rc_loss(centres(z_a), batch.label)
+        # An unused head would stall DistributedDataParallel's gradient reduction, so it enters with weight 0.
+        rc = rc + (rc_loss(centres.bounded(logits), batch.label) if self.fusion_head else 0.0 * logits.sum())
+        return self.beta * rc + (1 - self.beta) * mc_loss((z_v, z_a), self.tau2)
+
+
+class MRLPredictor:
+    """Log of the mean of the video and audio softmax over the class centres (MRL's native prediction), or with
+    `fusion_head` the fusion head's bounded logits as trained."""
+
+    def __init__(self, model: nn.Module, centres: ClassCentres, fusion_head: bool) -> None:
+        self.model, self.centres, self.fusion_head = unwrap(model), centres, fusion_head
+
+    @torch.no_grad()
+    def __call__(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """(B, K) logits."""
+        self.model.eval()
+        f_v, f_a, logits = self.model(video, audio)
+        if self.fusion_head:
+            return self.centres.bounded(logits)
+        log_probs = torch.stack([F.log_softmax(self.centres(z), dim=1) for z in self.centres.embed(f_v, f_a)])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(log_probs))
+
+
+def _average_gradients_across_processes(module: nn.Module) -> None:
+    """Average `module`'s gradients over the processes of a distributed run (DDP only covers the wrapped model)."""
+    if not dist.is_initialized():
+        return
+
+    def average(grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad / dist.get_world_size()
+
+    for parameter in module.parameters():
+        parameter.register_hook(average)
+
+
+class MRL(Method):
+    """MRL (CVPR 2021): shared unit-norm class centres, robust clustering loss and multimodal contrastive loss."""
+
+    name = "mrl"
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """beta weighs RC against MC; tau1 / tau2 are the RC / MC temperatures; projection adds a linear layer per
+        modality before normalising; fusion_head also trains the shared head with RC and predicts with it."""
+        return {"beta": 0.7, "tau1": 1.0, "tau2": 1.0, "projection": False, "fusion_head": False}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        beta, tau1, tau2 = (self.options[k] for k in ("beta", "tau1", "tau2"))
+        if not (isinstance(beta, int | float) and 0 <= beta <= 1):
+            raise AvnbError(f"mrl option beta={beta!r} must be a number in [0, 1] (RC weight; MC gets 1 - beta)")
+        for key, tau in (("tau1", tau1), ("tau2", tau2)):
+            if not (isinstance(tau, int | float) and tau > 0):
+                raise AvnbError(f"mrl option {key}={tau!r} must be a positive number (a softmax temperature)")
+        for key in ("projection", "fusion_head"):
+            if not isinstance(self.options[key], bool):
+                raise AvnbError(f"mrl option {key}={self.options[key]!r} must be true or false")
+
+    def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
+        """Train encoders and centres (and the head with fusion_head) jointly for budget.epochs; predict."""
+        generator = torch.Generator().manual_seed(budget.seed)
+        centres = ClassCentres(
+            unwrap(model).feature_dim,
+            data.num_classes,
+            float(self.options["tau1"]),
+            self.options["projection"],
+            generator,
+        ).to(budget.device)
+        _average_gradients_across_processes(centres)
+        loss = MRLLoss(float(self.options["beta"]), float(self.options["tau2"]), self.options["fusion_head"])
+        train_epochs(nn.ModuleDict({"model": model, "centres": centres}), data, budget, log, loss)
+        centres.renormalise_()
+        return MRLPredictor(model, centres, self.options["fusion_head"])
