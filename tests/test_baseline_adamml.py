@@ -1,0 +1,260 @@
+"""AdaMML: Gumbel decisions, gated fusion, usage cost, temperature and phase schedule, and a harness run."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avnoisebench.benchmarks.build import synthetic_av_folder
+from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.evaluate import evaluate_run
+from avnoisebench.harness import Budget, RunLog, TrainData
+from avnoisebench.harness.run import CHECKPOINT, METRICS
+from avnoisebench.harness.train import TrainSettings, run_training
+from avnoisebench.media.decode import ClipSampling
+from avnoisebench.models import build_model
+from baselines.adamml import (
+    AdaMML,
+    AdaMMLParts,
+    AdaMMLPredictor,
+    GatedFusion,
+    Networks,
+    PolicyNet,
+    Schedule,
+    argmax_decisions,
+    fuse,
+    hard_gumbel,
+    policy_loss,
+    split_segments,
+    usage_penalty,
+)
+
+SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
+OPTIONS = {"policy_backbone": "small"}
+
+
+def test_hard_gumbel_is_exactly_binary_with_straight_through_gradients() -> None:
+    logits = torch.randn(256, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    decisions = hard_gumbel(logits, tau=5.0, generator=torch.Generator().manual_seed(1))
+    assert set(decisions.unique().tolist()) == {0.0, 1.0}
+    (decisions * torch.linspace(-1, 1, 256)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0 and torch.isfinite(logits.grad).all()
+    again = hard_gumbel(logits.detach(), tau=5.0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(decisions.detach(), again)
+    assert torch.equal(argmax_decisions(torch.tensor([[0.0, 1.0], [2.0, -1.0]])), torch.tensor([1.0, 0.0]))
+
+
+def test_a_zero_decision_removes_that_modality_from_the_fused_logits() -> None:
+    logits = torch.randn(3, 2, 2, 5)
+    weights = torch.tensor([0.3, 0.7])
+    only_video = torch.tensor([1.0, 0.0]).expand(3, 2, 2)
+    assert torch.allclose(fuse(logits, only_video, weights), 0.3 * logits[:, :, 0].mean(dim=1))
+    both = torch.ones(3, 2, 2)
+    assert torch.allclose(fuse(logits, both, weights), (0.3 * logits[:, :, 0] + 0.7 * logits[:, :, 1]).mean(dim=1))
+
+
+def test_a_clip_with_every_modality_off_gets_zero_logits_and_the_weights_sum_to_one() -> None:
+    fusion = GatedFusion(feature_dim=8, num_classes=4)
+    assert torch.allclose(fusion.weights(), torch.tensor([0.5, 0.5])) and fusion.weights().sum() == 1
+    decisions = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 0.0]]])
+    logits = fusion(torch.randn(2, 2, 8), torch.randn(2, 2, 8), decisions)
+    assert torch.equal(logits[0], torch.zeros(4)) and logits[1].abs().sum() > 0
+
+
+def test_usage_penalty_is_zero_without_usage_and_grows_as_lambda_times_usage_squared() -> None:
+    lambdas = torch.tensor([1.0, 0.05])
+    correct = torch.ones(1)
+    none = torch.zeros(1, 4, 2)
+    assert (
+        usage_penalty(none, correct, lambdas, "blockdrop") == 0 and usage_penalty(none, correct, lambdas, "mean") == 0
+    )
+    for used in range(5):
+        decisions = torch.zeros(1, 4, 2)
+        decisions[0, :used] = 1.0
+        expected = (1.0 + 0.05) * (used / 4) ** 2
+        assert usage_penalty(decisions, correct, lambdas, "blockdrop").item() == pytest.approx(expected)
+        assert usage_penalty(decisions, correct, lambdas, "mean").item() == pytest.approx(1.05 * used / 4)
+        assert usage_penalty(decisions, torch.zeros(1), lambdas, "blockdrop") == 0
+
+
+def test_policy_loss_has_no_gradient_when_every_prediction_is_wrong() -> None:
+    policy_logits = torch.randn(4, 3, 2, 2, requires_grad=True)
+    decisions = hard_gumbel(policy_logits, tau=1.0, generator=torch.Generator().manual_seed(0))
+    logits = torch.eye(3)[[0, 1, 2, 0]]
+    loss = policy_loss(decisions, logits, torch.tensor([1, 2, 0, 1]), torch.tensor([1.0, 0.05]), 10.0, "blockdrop")
+    assert loss.item() == pytest.approx(10.0)
+    loss.backward()
+    assert torch.equal(policy_logits.grad, torch.zeros_like(policy_logits))
+
+
+def test_temperature_decays_by_the_ratio_after_each_alternating_epoch() -> None:
+    schedule = Schedule.rescaled(35)
+    assert [schedule.temperature(e, 5.0, 0.965) for e in range(6)] == [5.0] * 6
+    for done in range(21):
+        assert schedule.temperature(5 + done, 5.0, 0.965) == pytest.approx(5.0 * 0.965**done)
+    assert schedule.temperature(34, 5.0, 0.965) == pytest.approx(5.0 * 0.965**20)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "warmup_end", "alternate_end"), [(35, 5, 25), (60, 9, 43), (10, 1, 7), (8, 1, 6), (1, 0, 1)]
+)
+def test_phases_rescale_5_20_10_to_the_budget(epochs: int, warmup_end: int, alternate_end: int) -> None:
+    schedule = Schedule.rescaled(epochs)
+    assert (schedule.warmup_end, schedule.alternate_end) == (warmup_end, alternate_end)
+    phases = [schedule.phase(e) for e in range(epochs)]
+    assert phases == ["warmup"] * warmup_end + ["alternate"] * (alternate_end - warmup_end) + ["finetune"] * (
+        epochs - alternate_end
+    )
+
+
+def test_segments_are_consecutive_slices_of_the_clip_and_its_log_mel() -> None:
+    video = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(2, 3, 4, 5, 5)
+    audio = torch.arange(9.0).view(1, 9, 1).expand(2, 9, 6)
+    video_s, audio_s = split_segments(video, audio, 2)
+    assert video_s.shape == (2, 2, 3, 2, 5, 5) and audio_s.shape == (2, 2, 4, 6)
+    assert video_s[0, 1, 0, :, 0, 0].tolist() == [2.0, 3.0] and audio_s[0, 1, :, 0].tolist() == [4.0, 5.0, 6.0, 7.0]
+    with pytest.raises(AvnbError, match="segments=3 does not divide the clip's 4 frames"):
+        split_segments(video, audio, 3)
+
+
+def test_mobilenet_policy_decides_per_segment_and_modality() -> None:
+    policy = PolicyNet("mobilenet_v2")
+    decisions, logits = policy(torch.randn(2, 3, 3, 2, 32, 32), torch.randn(2, 3, 20, 16), argmax_decisions)
+    assert decisions.shape == (2, 3, 2) and logits.shape == (2, 3, 2, 2)
+    assert set(decisions.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_the_predictor_follows_the_learned_policy() -> None:
+    model, parts = build_model("small", 4), AdaMMLParts(128, 4, "small", 160 / 224)
+    with torch.no_grad():
+        for head, use in zip(parts.policy.heads, (False, True), strict=True):
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor([-10.0, 10.0] if use else [10.0, -10.0]))
+    networks = Networks(model, parts.policy, parts.fusion, segments=2)
+    video, audio = torch.randn(3, 3, 4, 32, 32), torch.randn(3, 40, 16)
+    logits = AdaMMLPredictor(networks, argmax_decisions)(video, audio)
+    video_s, audio_s = split_segments(video, audio, 2)
+    with torch.no_grad():
+        f_a = model.audio_encoder(audio_s.flatten(0, 1)).view(3, 2, -1)
+        audio_only = 0.5 * parts.fusion.heads[1](f_a).mean(dim=1)
+    assert torch.allclose(logits, audio_only, atol=1e-6)
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(AvnbError, match="penalty='l1' is unknown; use one of blockdrop, mean"):
+        AdaMML(penalty="l1")
+    with pytest.raises(AvnbError, match="segments=0 must be a positive integer"):
+        AdaMML(segments=0)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
+    root = tmp_path_factory.mktemp("adamml")
+    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
+    return root / "synthetic-av", root / "media"
+
+
+def settings(bench: tuple[Path, Path], out: Path, **overrides) -> TrainSettings:
+    folder, media = bench
+    base = TrainSettings(
+        folder=folder,
+        config="clean",
+        method="adamml",
+        media_root=media,
+        out=out,
+        track="cached",
+        model="small",
+        epochs=6,
+        batch_size=16,
+        lr=3e-3,
+        sampling=SAMPLING,
+        cache_dir=folder.parent / "cache",
+        method_options=OPTIONS,
+    )
+    return replace(base, **overrides)
+
+
+def epochs_logged(run: Path) -> list[dict]:
+    return [r for r in map(json.loads, (run / METRICS).read_text().splitlines()) if "epoch" in r]
+
+
+def untimed(run: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "time"} for r in epochs_logged(run)]
+
+
+def test_adamml_learns_on_synthetic_av_and_logs_usage(bench, tmp_path: Path) -> None:
+    run = run_training(settings(bench, tmp_path / "run"))
+    log = epochs_logged(run)
+    assert [r["epoch"] for r in log] == list(range(6))
+    assert all(0.0 <= r[f"usage_{m}"] <= 1.0 for r in log for m in ("video", "audio"))
+    assert [r["temperature"] for r in log] == pytest.approx([5.0 * 0.965 ** min(max(e - 1, 0), 3) for e in range(6)])
+    assert evaluate_run(run).record.metrics["V@1"] > 50.0
+
+
+class MemorySource:
+    """In-memory clips for a TrainData."""
+
+    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
+        self.video, self.audio = video, audio
+
+    def batches(self, chunks, epoch):
+        for chunk in chunks:
+            rows = torch.from_numpy(np.sort(chunk))
+            yield rows, self.video[rows], self.audio[rows]
+
+
+def toy(n: int) -> tuple[TrainData, torch.Tensor, torch.Tensor]:
+    """4 classes told by the video (colour channel and a bright half), audio pure noise."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 4
+    video = 0.5 * torch.randn(n, 3, 4, 16, 16, generator=generator)
+    video[torch.arange(n), labels % 3] += 1.0
+    video[labels >= 3, :, :, :8] += 1.0
+    audio = torch.randn(n, 40, 16, generator=generator)
+    return TrainData(labels.tolist(), np.ones(n, dtype=bool), MemorySource(video, audio), 4, 16, 0), video, audio
+
+
+def fit_toy(method: AdaMML, n: int, epochs: int, run: Path, resume: bool = False) -> AdaMMLPredictor:
+    data, _, _ = toy(n)
+    torch.manual_seed(0)
+    run.mkdir(exist_ok=True)
+    return method.fit(build_model("small", 4), data, Budget(epochs, 16, 3e-3, "cpu", 0), RunLog(run, resume=resume))
+
+
+def test_resume_after_interruption_equals_the_uninterrupted_run(tmp_path: Path) -> None:
+    reference = fit_toy(AdaMML(**OPTIONS), 32, 2, tmp_path / "a")
+
+    class Interrupted(AdaMML):
+        def fit(self, model, data, budget, log):
+            save = log.save_checkpoint
+
+            def save_then_stop(state):
+                save(state)
+                raise KeyboardInterrupt
+
+            log.save_checkpoint = save_then_stop
+            return super().fit(model, data, budget, log)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_toy(Interrupted(**OPTIONS), 32, 2, tmp_path / "b")
+    resumed = fit_toy(AdaMML(**OPTIONS), 32, 2, tmp_path / "b", resume=True)
+    assert untimed(tmp_path / "b") == untimed(tmp_path / "a")
+    a, b = (torch.load(r / CHECKPOINT, weights_only=False)["adamml"] for r in (tmp_path / "a", tmp_path / "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    _, video, audio = toy(32)
+    assert torch.equal(reference(video, audio), resumed(video, audio))
+
+
+@pytest.mark.slow
+def test_toy_noise_audio_with_a_large_audio_cost_is_switched_off_without_losing_accuracy(tmp_path: Path) -> None:
+    method = AdaMML(policy_backbone="small", lambda_video=0.05, lambda_audio=5.0)
+    predictor = fit_toy(method, 96, 8, tmp_path)
+    last = epochs_logged(tmp_path)[-1]
+    assert last["usage_audio"] < 0.05 and last["usage_video"] > 0.9
+    _, video, audio = toy(96)
+    labels = torch.arange(96) % 4
+    assert (predictor(video, audio).argmax(dim=1) == labels).float().mean() > 0.9
