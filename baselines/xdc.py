@@ -1,0 +1,506 @@
+"""XDC* : cross-modal deep clustering (Alwassel et al., "Self-Supervised Learning by Cross-Modal Audio-Video
+Clustering", NeurIPS 2020) followed by k-NN label rectification and supervised training, as the noise-tolerant paper
+(Han et al., arXiv 2205.07611 v1) defines its XDC* baseline; spec: docs/methods.md section 4.
+
+Chosen readings (methods.md 4.4-4.5): XDC is re-run on the training split with its labels hidden, from the model the
+harness gives (the shared initialisation), for the first `xdc_fraction` of the epoch budget; each clustering round
+(every `recluster_every` epochs, DeepCluster's once per epoch by default) extracts both modalities' features,
+PCA-whitens and L2-normalises them (DeepCluster's preprocessing), runs seeded k-means per modality, and trains the
+video encoder to predict the *audio* cluster ids and the audio encoder to predict the *video* cluster ids through fresh
+linear heads. Labels are then rectified once by k-NN voting with the observed (noisy) labels on [z_v; z_a] / sqrt(2),
+and the fusion model is trained with CE on the rectified labels for the rest of the budget (`hybrid_gamma` < 1 or
+"schedule" mixes in CE on the noisy labels as in the paper's eq. 18, an ablation).
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from avnoisebench.errors import AvnbError
+from avnoisebench.harness import Batch, Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
+from avnoisebench.harness.method import unwrap
+from avnoisebench.ops import knn_rectify
+
+KMEANS_VIDEO, KMEANS_AUDIO, HEADS = 0, 1, 2
+GAMMA_START, GAMMA_END, GAMMA_RAMP_EPOCHS = 0.6, 0.8, 15
+RELATIVE_VARIANCE_FLOOR = 1e-6
+
+
+def stream(seed: int, *keys: int) -> torch.Generator:
+    """A CPU generator seeded from the run seed and a tuple of stream keys (purpose, round)."""
+    state = np.random.SeedSequence([seed, *keys]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def pca_whiten(features: torch.Tensor, dim: int) -> torch.Tensor:
+    """Features projected on their top `dim` principal components (those with non-negligible variance), whitened and
+    L2-normalised, as DeepCluster prepares features for k-means; `dim` 0 only L2-normalises."""
+    x = features.double()
+    if dim:
+        centred = x - x.mean(dim=0)
+        variance, vectors = torch.linalg.eigh(centred.t() @ centred / max(len(x) - 1, 1))
+        variance, vectors = variance.flip(0), vectors.flip(1)
+        keep = max(1, min(dim, int((variance > RELATIVE_VARIANCE_FLOOR * variance[0]).sum())))
+        x = centred @ vectors[:, :keep] / (variance[:keep].clamp_min(0) + 1e-12).sqrt()
+    return F.normalize(x, dim=1).float()
+
+
+@dataclass(frozen=True)
+class KMeansResult:
+    """Cluster id of every point, the centroids, and how many times an empty cluster was re-seeded."""
+
+    labels: torch.Tensor
+    centroids: torch.Tensor
+    reseeded: int
+
+
+def kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k initial centroids by k-means++ seeding (uniform draws once every point coincides with a centroid)."""
+    chosen = [int(torch.randint(len(points), (1,), generator=generator))]
+    nearest = ((points - points[chosen[0]]) ** 2).sum(dim=1)
+    for _ in range(k - 1):
+        weights = nearest if float(nearest.sum()) > 0 else torch.ones_like(nearest)
+        chosen.append(int(torch.multinomial(weights, 1, generator=generator)))
+        nearest = torch.minimum(nearest, ((points - points[chosen[-1]]) ** 2).sum(dim=1))
+    return points[chosen].clone()
+
+
+def reseed_empty(
+    points: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Give every empty cluster the point farthest from its own centroid among clusters with more than one point."""
+    labels, centroids = labels.clone(), centroids.clone()
+    counts = torch.bincount(labels, minlength=len(centroids))
+    distance = ((points - centroids[labels]) ** 2).sum(dim=1)
+    empty = torch.nonzero(counts == 0).flatten().tolist()
+    for cluster in empty:
+        movable = counts[labels] > 1
+        point = int(torch.where(movable, distance, torch.full_like(distance, -1.0)).argmax())
+        counts[labels[point]] -= 1
+        counts[cluster] = 1
+        labels[point] = cluster
+        centroids[cluster] = points[point]
+        distance[point] = 0.0
+    return labels, centroids, len(empty)
+
+
+def _means(points: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    sums = torch.zeros(k, points.shape[1], dtype=points.dtype).index_add_(0, labels, points)
+    return sums / torch.bincount(labels, minlength=k).clamp_min(1)[:, None].to(points.dtype)
+
+
+def kmeans(
+    points: torch.Tensor,
+    k: int,
+    generator: torch.Generator,
+    iterations: int = 20,
+    init: torch.Tensor | None = None,
+) -> KMeansResult:
+    """Lloyd's k-means on CPU from k-means++ seeds (or `init`), at most `iterations` assignment steps, empty clusters
+    re-seeded after every assignment so that all k clusters keep at least one point."""
+    points = points.float().cpu()
+    if not 1 <= k <= len(points):
+        raise ValueError(f"k-means with k = {k} on {len(points)} points")
+    centroids = kmeans_plus_plus(points, k, generator) if init is None else init.float().clone()
+    labels, reseeded = None, 0
+    for _ in range(iterations):
+        assigned, centroids, moved = reseed_empty(points, torch.cdist(points, centroids).argmin(dim=1), centroids)
+        reseeded += moved
+        if labels is not None and torch.equal(assigned, labels):
+            break
+        labels = assigned
+        centroids = _means(points, labels, k)
+    return KMeansResult(labels, centroids, reseeded)
+
+
+def normalized_mutual_information(a: torch.Tensor, b: torch.Tensor) -> float:
+    """NMI (arithmetic-mean normalisation) of two labelings of the same points; 1.0 when both are constant."""
+    _, a = torch.unique(a, return_inverse=True)
+    _, b = torch.unique(b, return_inverse=True)
+    joint = torch.zeros(int(a.max()) + 1, int(b.max()) + 1, dtype=torch.float64)
+    joint.index_put_((a, b), torch.ones(len(a), dtype=torch.float64), accumulate=True)
+    joint /= len(a)
+    p_a, p_b = joint.sum(dim=1), joint.sum(dim=0)
+    seen = joint > 0
+    mutual = float((joint[seen] * (joint[seen] / (p_a[:, None] * p_b[None, :])[seen]).log()).sum())
+    entropy = float(-(p_a * p_a.log()).sum() - (p_b * p_b.log()).sum()) / 2
+    return 1.0 if entropy <= 0 else mutual / entropy
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Per-sample pseudo-labels of one round (-1 where a sample has no media) and their CE weights: the video head
+    learns the audio cluster ids, the audio head the video cluster ids."""
+
+    video: torch.Tensor
+    audio: torch.Tensor
+    video_weight: torch.Tensor
+    audio_weight: torch.Tensor
+
+
+def balance_weights(labels: torch.Tensor, k: int, balance: bool) -> torch.Tensor:
+    """Per-sample CE weights that make every cluster count equally (the expectation of DeepCluster's uniform sampling
+    over pseudo-classes), or ones."""
+    if not balance:
+        return torch.ones(len(labels))
+    valid = labels >= 0
+    counts = torch.bincount(labels[valid], minlength=k).float()
+    weights = torch.zeros(len(labels))
+    weights[valid] = int(valid.sum()) / (k * counts[labels[valid]])
+    return weights
+
+
+def cross_modal_targets(
+    f_v: torch.Tensor,
+    f_a: torch.Tensor,
+    valid: torch.Tensor,
+    k: int,
+    generators: tuple[torch.Generator, torch.Generator],
+    pca_dim: int = 256,
+    iterations: int = 20,
+    balance: bool = True,
+) -> tuple[Targets, KMeansResult, KMeansResult]:
+    """One clustering round over the valid samples: k-means of the audio features gives the video head's targets,
+    k-means of the video features the audio head's; returns the targets and the (video, audio) k-means results."""
+    video_generator, audio_generator = generators
+    video = kmeans(pca_whiten(f_v[valid].cpu(), pca_dim), k, video_generator, iterations)
+    audio = kmeans(pca_whiten(f_a[valid].cpu(), pca_dim), k, audio_generator, iterations)
+    video_targets = torch.full((len(valid),), -1, dtype=torch.long)
+    audio_targets = torch.full((len(valid),), -1, dtype=torch.long)
+    video_targets[valid], audio_targets[valid] = audio.labels, video.labels
+    targets = Targets(
+        video_targets,
+        audio_targets,
+        balance_weights(video_targets, k, balance),
+        balance_weights(audio_targets, k, balance),
+    )
+    return targets, video, audio
+
+
+def fresh_heads(dim: int, k: int, generator: torch.Generator, device: str = "cpu") -> nn.ModuleDict:
+    """New linear heads `video` and `audio` (dim -> k), drawn like nn.Linear's default init from `generator`."""
+    heads = nn.ModuleDict({"video": nn.Linear(dim, k, device="meta"), "audio": nn.Linear(dim, k, device="meta")})
+    heads = heads.to_empty(device="cpu")
+    bound = 1 / math.sqrt(dim)
+    with torch.no_grad():
+        for parameter in heads.parameters():
+            parameter.uniform_(-bound, bound, generator=generator)
+    return heads.to(device)
+
+
+def _weighted_ce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (F.cross_entropy(logits, targets, reduction="none") * weights).mean()
+
+
+def xdc_loss(model: nn.Module, heads: nn.ModuleDict, batch: Batch, targets: Targets) -> dict[str, torch.Tensor]:
+    """CE(g_v(f_v), audio cluster id) + CE(g_a(f_a), video cluster id) of a batch, and its two parts."""
+    f_v, f_a, logits = model(batch.video, batch.audio)
+    device = f_v.device
+    loss_video = _weighted_ce(
+        heads["video"](f_v), targets.video[batch.index].to(device), targets.video_weight[batch.index].to(device)
+    )
+    loss_audio = _weighted_ce(
+        heads["audio"](f_a), targets.audio[batch.index].to(device), targets.audio_weight[batch.index].to(device)
+    )
+    # The fusion head is not trained here; its zero-weighted output keeps every parameter in DDP's reduction.
+    return {"loss": loss_video + loss_audio + 0.0 * logits.sum(), "loss_video": loss_video, "loss_audio": loss_audio}
+
+
+def rectification_features(f_v: torch.Tensor, f_a: torch.Tensor) -> torch.Tensor:
+    """[z_v; z_a] / sqrt(2) with z the L2-normalised features: its cosine is the mean of the two modalities' cosines."""
+    return torch.cat([F.normalize(f_v, dim=1), F.normalize(f_a, dim=1)], dim=1) / math.sqrt(2)
+
+
+def rectify_labels(model: nn.Module, data: TrainData, k: int) -> torch.Tensor:
+    """Labels by k-NN majority vote of the observed (noisy) labels in the model's [z_v; z_a] space (samples without
+    media keep their label)."""
+    f_v, f_a = data.extract_features(unwrap(model))
+    valid = data.valid
+    rectified = data.labels.clone()
+    features = rectification_features(f_v[valid].cpu(), f_a[valid].cpu())
+    rectified[valid] = knn_rectify(features, data.labels[valid], k, data.num_classes)
+    return rectified
+
+
+def hybrid_loss(logits: torch.Tensor, noisy: torch.Tensor, rectified: torch.Tensor, gamma: float) -> torch.Tensor:
+    """(1 - gamma) CE(logits, noisy) + gamma CE(logits, rectified) (eq. 18; gamma 1 is CE on the rectified labels)."""
+    if gamma == 1.0:
+        return F.cross_entropy(logits, rectified)
+    return (1 - gamma) * F.cross_entropy(logits, noisy) + gamma * F.cross_entropy(logits, rectified)
+
+
+def supervised_loss(model: nn.Module, rectified: torch.Tensor, gamma: float, batch: Batch) -> dict[str, torch.Tensor]:
+    """The supervised phase's loss of a batch: eq. 18 on the fusion logits with the rectified labels."""
+    logits = model(batch.video, batch.audio)[2]
+    return {"loss": hybrid_loss(logits, batch.label, rectified[batch.index].to(logits.device), gamma)}
+
+
+def xdc_epoch_count(epochs: int, fraction: float) -> int:
+    """Epochs of the clustering phase: round(fraction x epochs), leaving at least one supervised epoch."""
+    return max(0, min(round(fraction * epochs), epochs - 1))
+
+
+@dataclass(frozen=True)
+class XDCSettings:
+    """The method's options, checked against the training data."""
+
+    xdc_fraction: float
+    clusters: int
+    recluster_every: int
+    kmeans_iterations: int
+    pca_dim: int
+    balance: bool
+    knn_k: int
+    hybrid_gamma: float | str
+
+    @classmethod
+    def parse(cls, options: dict[str, Any], num_classes: int, num_valid: int) -> "XDCSettings":
+        """Validated settings; `clusters` may be a number or "K" / "2K" (multiples of the number of classes)."""
+        clusters = options["clusters"]
+        if isinstance(clusters, str) and clusters.upper() in ("K", "2K"):
+            clusters = num_classes * (2 if clusters.upper() == "2K" else 1)
+        if not isinstance(clusters, int) or not 2 <= clusters <= num_valid:
+            raise AvnbError(f"xdc: clusters={options['clusters']!r} must be K, 2K or a number from 2 to {num_valid}")
+        if not isinstance(options["knn_k"], int) or not 1 <= options["knn_k"] < num_valid:
+            raise AvnbError(f"xdc: knn_k={options['knn_k']!r} must be a number from 1 to {num_valid - 1}")
+        fraction = options["xdc_fraction"]
+        if isinstance(fraction, (str, bool)) or not 0 <= fraction < 1:
+            raise AvnbError(f"xdc: xdc_fraction={options['xdc_fraction']!r} must be in [0, 1)")
+        for name in ("recluster_every", "kmeans_iterations"):
+            if not isinstance(options[name], int) or options[name] < 1:
+                raise AvnbError(f"xdc: {name}={options[name]!r} must be a positive whole number")
+        if not isinstance(options["pca_dim"], int) or options["pca_dim"] < 0:
+            raise AvnbError(f"xdc: pca_dim={options['pca_dim']!r} must be 0 (no PCA) or a positive whole number")
+        if options["cluster_balance"] not in ("weight", "none"):
+            raise AvnbError(f"xdc: cluster_balance={options['cluster_balance']!r} must be weight or none")
+        gamma = options["hybrid_gamma"]
+        if gamma != "schedule" and (isinstance(gamma, (str, bool)) or not 0 <= gamma <= 1):
+            raise AvnbError(f"xdc: hybrid_gamma={gamma!r} must be a number in [0, 1] or schedule")
+        return cls(
+            float(fraction),
+            clusters,
+            options["recluster_every"],
+            options["kmeans_iterations"],
+            options["pca_dim"],
+            options["cluster_balance"] == "weight",
+            options["knn_k"],
+            gamma if gamma == "schedule" else float(gamma),
+        )
+
+    def gamma(self, supervised_epoch: int) -> float:
+        """The weight of the rectified labels in the supervised phase's `supervised_epoch`-th epoch (from 0)."""
+        if self.hybrid_gamma != "schedule":
+            return float(self.hybrid_gamma)
+        return GAMMA_START + (GAMMA_END - GAMMA_START) * min(1.0, supervised_epoch / GAMMA_RAMP_EPOCHS)
+
+
+def _average_gradients(module: nn.Module) -> None:
+    """Average `module`'s gradients over the processes of a distributed run (it sits outside DDP)."""
+    if dist.is_initialized():
+        for parameter in module.parameters():
+            if parameter.grad is not None:
+                dist.all_reduce(parameter.grad)
+                parameter.grad /= dist.get_world_size()
+
+
+def _train_epoch(
+    model: nn.Module,
+    data: TrainData,
+    epoch: int,
+    optimizers: list[torch.optim.Optimizer],
+    step: Callable[[Batch], dict[str, torch.Tensor]],
+    after_backward: Callable[[], None] = lambda: None,
+) -> dict[str, float]:
+    """One pass over the batches minimising step(batch)["loss"]; every value's per-sample mean over all processes."""
+    model.train()
+    sums: torch.Tensor | None = None
+    names: list[str] = []
+    for batch in data.batches(epoch):
+        values = step(batch)
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        values["loss"].backward()
+        after_backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        names = list(values)
+        batch_sums = torch.tensor(
+            [float(v.detach()) * len(batch.index) for v in values.values()] + [len(batch.index)], dtype=torch.float64
+        )
+        sums = batch_sums if sums is None else sums + batch_sums
+    sums = torch.zeros(len(names) + 1, dtype=torch.float64) if sums is None else sums
+    if dist.is_initialized():
+        dist.all_reduce(sums)
+    seen = int(sums[-1])
+    return {**{name: float(sums[i]) / max(seen, 1) for i, name in enumerate(names)}, "samples": seen}
+
+
+class XDC(Method):
+    """XDC*: cross-modal k-means pseudo-labelling of the encoders, then k-NN label rectification and CE (Alwassel et al.
+    2020; Han et al. 2022)."""
+
+    name = "xdc"
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Budget split, clustering and rectification settings (methods.md 4.4)."""
+        return {
+            "xdc_fraction": 1 / 3,
+            "clusters": 64,
+            "recluster_every": 1,
+            "kmeans_iterations": 20,
+            "pca_dim": 256,
+            "cluster_balance": "weight",
+            "knn_k": 16,
+            "hybrid_gamma": 1.0,
+        }
+
+    def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
+        """Cluster phase for the first part of the budget, rectify the labels once, CE on them for the rest."""
+        settings = XDCSettings.parse(self.options, data.num_classes, int(data.valid.sum()))
+        xdc_epochs = xdc_epoch_count(budget.epochs, settings.xdc_fraction)
+        state = log.load_checkpoint()
+        if state is None:
+            log.event("xdc_budget", xdc_epochs=xdc_epochs, supervised_epochs=budget.epochs - xdc_epochs)
+        if state is None or state["phase"] == "xdc":
+            self._cluster_phase(model, data, budget, log, settings, xdc_epochs, state)
+            state = None
+        self._supervised_phase(model, data, budget, log, settings, xdc_epochs, state)
+        return ModelPredictor(model)
+
+    def _cluster(
+        self, model: nn.Module, data: TrainData, settings: XDCSettings, seed: int, round_: int
+    ) -> tuple[Targets, dict[str, float]]:
+        started = time.perf_counter()
+        f_v, f_a = data.extract_features(unwrap(model))
+        extracted = time.perf_counter()
+        generators = (stream(seed, KMEANS_VIDEO, round_), stream(seed, KMEANS_AUDIO, round_))
+        targets, video, audio = cross_modal_targets(
+            f_v,
+            f_a,
+            data.valid,
+            settings.clusters,
+            generators,
+            settings.pca_dim,
+            settings.kmeans_iterations,
+            settings.balance,
+        )
+        metrics = {
+            "round": round_,
+            "extract_s": round(extracted - started, 3),
+            "kmeans_s": round(time.perf_counter() - extracted, 3),
+            "reseeded": video.reseeded + audio.reseeded,
+            "smallest_cluster": int(min(torch.bincount(r.labels).min() for r in (video, audio))),
+            "cluster_nmi_av": round(normalized_mutual_information(video.labels, audio.labels), 4),
+        }
+        return targets, metrics
+
+    def _cluster_phase(
+        self,
+        model: nn.Module,
+        data: TrainData,
+        budget: Budget,
+        log: RunLog,
+        settings: XDCSettings,
+        epochs: int,
+        state: dict[str, Any] | None,
+    ) -> None:
+        inner = unwrap(model)
+        encoders = [*inner.video_encoder.parameters(), *inner.audio_encoder.parameters()]
+        optimizer = torch.optim.Adam(encoders, lr=budget.lr)
+
+        def new_heads(round_: int) -> tuple[nn.ModuleDict, torch.optim.Optimizer]:
+            heads = fresh_heads(inner.feature_dim, settings.clusters, stream(budget.seed, HEADS, round_), budget.device)
+            return heads, torch.optim.Adam(heads.parameters(), lr=budget.lr)
+
+        start = 0
+        if state is not None:
+            inner.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            heads, head_optimizer = new_heads(state["round"])
+            heads.load_state_dict(state["heads"])
+            head_optimizer.load_state_dict(state["head_optimizer"])
+            targets = Targets(**state["targets"])
+            start = state["epoch"] + 1
+        for epoch in range(start, epochs):
+            round_, fresh = divmod(epoch, settings.recluster_every)
+            metrics: dict[str, float] = {}
+            if fresh == 0:
+                targets, metrics = self._cluster(model, data, settings, budget.seed, round_)
+                heads, head_optimizer = new_heads(round_)
+            losses = _train_epoch(
+                model,
+                data,
+                epoch,
+                [optimizer, head_optimizer],
+                partial(xdc_loss, model, heads, targets=targets),
+                partial(_average_gradients, heads),
+            )
+            log.epoch(epoch, **losses, **metrics)
+            log.save_checkpoint(
+                {
+                    "phase": "xdc",
+                    "epoch": epoch,
+                    "round": round_,
+                    "model": inner.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "heads": heads.state_dict(),
+                    "head_optimizer": head_optimizer.state_dict(),
+                    "targets": asdict(targets),
+                    "torch_rng": torch.get_rng_state(),
+                }
+            )
+
+    def _supervised_phase(
+        self,
+        model: nn.Module,
+        data: TrainData,
+        budget: Budget,
+        log: RunLog,
+        settings: XDCSettings,
+        first_epoch: int,
+        state: dict[str, Any] | None,
+    ) -> None:
+        inner = unwrap(model)
+        optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
+        if state is None:
+            started = time.perf_counter()
+            rectified = rectify_labels(model, data, settings.knn_k)
+            changed = float((rectified != data.labels)[data.valid].float().mean())
+            log.event(
+                "rectify",
+                knn_k=settings.knn_k,
+                changed=round(changed, 4),
+                seconds=round(time.perf_counter() - started, 3),
+            )
+            start = first_epoch
+        else:
+            inner.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            rectified = state["rectified"]
+            start = state["epoch"] + 1
+        for epoch in range(start, budget.epochs):
+            gamma = settings.gamma(epoch - first_epoch)
+            losses = _train_epoch(model, data, epoch, [optimizer], partial(supervised_loss, model, rectified, gamma))
+            log.epoch(epoch, **losses, **({} if settings.hybrid_gamma == 1.0 else {"gamma": gamma}))
+            log.save_checkpoint(
+                {
+                    "phase": "supervised",
+                    "epoch": epoch,
+                    "model": inner.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rectified": rectified,
+                    "torch_rng": torch.get_rng_state(),
+                }
+            )
