@@ -1,0 +1,255 @@
+"""XDC*: cross-modal targets, seeded k-means with re-seeding, fresh heads, k-NN rectification on noisy labels, resume,
+and an end-to-end run through the harness on synthetic-av."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+import torch.nn.functional as F
+
+import baselines.xdc as xdc
+from avnoisebench.benchmarks.build import synthetic_av_folder
+from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.evaluate import evaluate_run
+from avnoisebench.harness import Budget, RunLog, TrainData
+from avnoisebench.harness.registry import load_method
+from avnoisebench.harness.run import METRICS
+from avnoisebench.harness.train import TrainSettings, run_training
+from avnoisebench.media.decode import ClipSampling
+from avnoisebench.models import build_model
+
+SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
+NMI = xdc.normalized_mutual_information
+
+
+def blobs(sizes: list[int], dim: int, spread: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points around len(sizes) random centres (well apart for small `spread`) and their blob ids, shuffled."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = 10 * torch.randn(len(sizes), dim, generator=generator)
+    ids = torch.cat([torch.full((size,), i) for i, size in enumerate(sizes)])
+    ids = ids[torch.randperm(len(ids), generator=generator)]
+    return centres[ids] + spread * torch.randn(len(ids), dim, generator=generator), ids
+
+
+class TensorSource:
+    """Batches of in-memory vectors (stand-ins for clips and log-mels) for the `mlp` model."""
+
+    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
+        self.video, self.audio = video, audio
+
+    def batches(self, chunks: list[np.ndarray], epoch: int | None) -> Iterator[tuple[torch.Tensor, ...]]:
+        for chunk in chunks:
+            rows = torch.from_numpy(np.sort(chunk))
+            yield rows, self.video[rows], self.audio[rows]
+
+
+def vector_task(
+    labels: torch.Tensor, video: torch.Tensor, audio: torch.Tensor, batch_size: int = 32, model_seed: int = 0
+) -> tuple[torch.nn.Module, TrainData]:
+    """An `mlp` model (seeded init) and training data over in-memory vectors."""
+    num_classes = int(labels.max()) + 1
+    data = TrainData(
+        labels.tolist(), np.ones(len(labels), bool), TensorSource(video, audio), num_classes, batch_size, 0
+    )
+    torch.manual_seed(model_seed)
+    model = build_model("mlp", num_classes, feature_dim=32, video_dim=video.shape[1], audio_dim=audio.shape[1])
+    return model, data
+
+
+def noisy_view(classes: torch.Tensor, dim: int, signal: int, noise: float, seed: int) -> torch.Tensor:
+    """Vectors whose first `signal` dimensions carry the class (unit-spread blobs) and the rest Gaussian clutter."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = 4 * torch.randn(int(classes.max()) + 1, signal, generator=generator)
+    clean = centres[classes] + torch.randn(len(classes), signal, generator=generator)
+    return torch.cat([clean, noise * torch.randn(len(classes), dim - signal, generator=generator)], dim=1)
+
+
+def test_video_targets_are_audio_cluster_ids_and_audio_targets_video_cluster_ids() -> None:
+    f_a, audio_blob = blobs([15, 15, 15, 15], 8, 0.1, seed=1)
+    f_v = torch.relu(10 + 10 * F.one_hot(torch.arange(60) % 4, 4).float() + 0.1 * torch.randn(60, 4))
+    video_blob = torch.arange(60) % 4
+    assert NMI(audio_blob, video_blob) < 0.2
+    generators = (xdc.stream(0, xdc.KMEANS_VIDEO, 0), xdc.stream(0, xdc.KMEANS_AUDIO, 0))
+    targets, video, audio = xdc.cross_modal_targets(f_v, f_a, torch.ones(60, dtype=torch.bool), 4, generators, 0)
+    assert torch.equal(targets.video, audio.labels) and torch.equal(targets.audio, video.labels)
+    assert NMI(targets.video, audio_blob) == pytest.approx(1.0) and NMI(targets.audio, video_blob) == pytest.approx(1.0)
+
+
+def test_the_loss_trains_each_head_on_the_other_modalitys_clusters() -> None:
+    model, data = vector_task(torch.arange(8) % 2, torch.randn(8, 6), torch.randn(8, 5))
+    heads = xdc.fresh_heads(32, 3, xdc.stream(0, xdc.HEADS, 0))
+    audio_clusters, video_clusters = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]), torch.tensor([2, 2, 1, 1, 0, 0, 2, 1])
+    ones = torch.ones(8)
+    targets = xdc.Targets(video=audio_clusters, audio=video_clusters, video_weight=ones, audio_weight=ones)
+    batch = next(data.batches(0))
+    f_v, f_a, _ = model(batch.video, batch.audio)
+    parts = xdc.xdc_loss(model, heads, batch, targets)
+    expected_video = F.cross_entropy(heads["video"](f_v), audio_clusters[batch.index])
+    expected_audio = F.cross_entropy(heads["audio"](f_a), video_clusters[batch.index])
+    assert torch.allclose(parts["loss_video"], expected_video) and torch.allclose(parts["loss_audio"], expected_audio)
+    assert torch.allclose(parts["loss"], expected_video + expected_audio)
+    assert not torch.allclose(parts["loss_video"], F.cross_entropy(heads["video"](f_v), video_clusters[batch.index]))
+
+
+def test_empty_clusters_are_reseeded() -> None:
+    points, _ = blobs([10, 10], 3, 0.1, seed=2)
+    far_away = torch.cat([points[:2], torch.full((1, 3), 1e3)])
+    result = xdc.kmeans(points, 3, xdc.stream(0), init=far_away)
+    assert result.reseeded >= 1 and torch.bincount(result.labels, minlength=3).min() >= 1
+    duplicates = torch.cat([torch.zeros(10, 2), torch.ones(10, 2)])
+    result = xdc.kmeans(duplicates, 3, xdc.stream(0))
+    assert torch.bincount(result.labels, minlength=3).min() >= 1
+    labels, _, moved = xdc.reseed_empty(points, torch.zeros(20, dtype=torch.long), torch.zeros(4, 3))
+    assert moved == 3 and sorted(torch.bincount(labels).tolist()) == [1, 1, 1, 17]
+
+
+def test_kmeans_is_deterministic_for_a_seed_and_recovers_separated_blobs() -> None:
+    points, ids = blobs([30, 25, 40, 35, 20], 16, 0.5, seed=3)
+    first, again = (xdc.kmeans(points, 5, xdc.stream(7, 1)) for _ in range(2))
+    assert torch.equal(first.labels, again.labels) and torch.equal(first.centroids, again.centroids)
+    for seed in range(5):
+        assert NMI(xdc.kmeans(points, 5, xdc.stream(seed)).labels, ids) == pytest.approx(1.0)
+    low_rank, ids = blobs([30, 25, 40], 2, 0.5, seed=4)
+    whitened = xdc.pca_whiten(torch.cat([low_rank, torch.zeros(len(ids), 6)], dim=1), 256)
+    assert whitened.shape == (len(ids), 2) and torch.allclose(whitened.norm(dim=1), torch.ones(len(ids)))
+    assert NMI(xdc.kmeans(whitened, 3, xdc.stream(0)).labels, ids) == pytest.approx(1.0)
+
+
+def test_rectification_votes_with_the_noisy_labels_and_k1_returns_the_nearest_other_samples_label() -> None:
+    noisy = torch.randint(0, 3, (40,), generator=torch.Generator().manual_seed(4))
+    model, data = vector_task(noisy, torch.randn(40, 6), torch.randn(40, 5))
+    rectified = xdc.rectify_labels(model, data, k=1)
+    f_v, f_a = data.extract_features(model)
+    z = F.normalize(torch.cat([F.normalize(f_v, dim=1), F.normalize(f_a, dim=1)], dim=1), dim=1)
+    cosine = (z @ z.t()).fill_diagonal_(-2)
+    assert torch.equal(rectified, noisy[cosine.argmax(dim=1)])
+
+
+def test_a_run_on_vectors_recovers_classes_and_resumes_exactly(tmp_path: Path, monkeypatch) -> None:
+    """Audio carries the classes cleanly, video the same classes under clutter: XDC rounds make the video clusters
+    follow the classes, fresh heads each round; an interrupted run resumed mid-round or in the supervised phase ends
+    where the whole run does."""
+    classes = torch.arange(120) % 4
+    audio = noisy_view(classes, 8, 8, 0.0, seed=5)
+    video = noisy_view(classes, 24, 4, 3.0, seed=6)
+    rounds: list[dict] = []
+    real_targets, real_heads = xdc.cross_modal_targets, xdc.fresh_heads
+
+    def spy_targets(*args, **kwargs):
+        targets, video_km, audio_km = real_targets(*args, **kwargs)
+        rounds.append({"video_nmi": NMI(video_km.labels, classes), "targets": targets, "audio_km": audio_km})
+        return targets, video_km, audio_km
+
+    def spy_heads(*args, **kwargs):
+        heads = real_heads(*args, **kwargs)
+        rounds[-1]["heads"] = {k: v.clone() for k, v in heads.state_dict().items()}
+        return heads
+
+    monkeypatch.setattr(xdc, "cross_modal_targets", spy_targets)
+    monkeypatch.setattr(xdc, "fresh_heads", spy_heads)
+    options = {"clusters": "K", "knn_k": 5, "xdc_fraction": 0.6, "pca_dim": 0, "recluster_every": 2}
+    budget = Budget(epochs=10, batch_size=32, lr=3e-3)
+    model, data = vector_task(classes, video, audio)
+    (tmp_path / "whole").mkdir()
+    xdc.XDC(**options).fit(model, data, budget, RunLog(tmp_path / "whole"))
+    assert len(rounds) == 3
+    assert rounds[-1]["video_nmi"] > rounds[0]["video_nmi"] + 0.2, [r["video_nmi"] for r in rounds]
+    assert all(torch.equal(r["targets"].video, r["audio_km"].labels) for r in rounds)
+    assert not torch.equal(rounds[0]["heads"]["video.weight"], rounds[1]["heads"]["video.weight"])
+    print("video k-means NMI by round:", [round(r["video_nmi"], 3) for r in rounds])
+    log = [json.loads(line) for line in (tmp_path / "whole" / METRICS).read_text().splitlines()]
+    assert [r["epoch"] for r in log if "epoch" in r] == list(range(10))
+    assert [r["event"] for r in log if "event" in r] == ["xdc_budget", "rectify"]
+    whole = {k: v.clone() for k, v in model.state_dict().items()}
+
+    class StopAt(RunLog):
+        def save_checkpoint(self, state):
+            super().save_checkpoint(state)
+            if state["epoch"] == self.stop:
+                raise KeyboardInterrupt
+
+    for stop in (2, 7):
+        run = tmp_path / f"stop{stop}"
+        run.mkdir()
+        interrupted = StopAt(run)
+        interrupted.stop = stop
+        with pytest.raises(KeyboardInterrupt):
+            xdc.XDC(**options).fit(*vector_task(classes, video, audio), budget, interrupted)
+        model, data = vector_task(classes, video, audio, model_seed=1)
+        xdc.XDC(**options).fit(model, data, budget, RunLog(run, resume=True))
+        assert all(torch.equal(whole[k], v) for k, v in model.state_dict().items()), stop
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"clusters": 500}, "clusters=500 must be K, 2K or a number from 2 to 100"),
+        ({"knn_k": 100}, "knn_k=100 must be a number from 1 to 99"),
+        ({"xdc_fraction": 1.0}, "xdc_fraction=1.0 must be in"),
+        ({"hybrid_gamma": "ramp"}, "hybrid_gamma='ramp' must be"),
+        ({"cluster_balance": "sample"}, "cluster_balance='sample' must be weight or none"),
+    ],
+)
+def test_bad_options_are_refused_with_one_message(options: dict, message: str) -> None:
+    with pytest.raises(AvnbError, match=message.replace("(", r"\(")):
+        xdc.XDCSettings.parse({**xdc.XDC.default_options(), **options}, num_classes=4, num_valid=100)
+
+
+def test_budget_split_and_gamma_schedule() -> None:
+    assert xdc.xdc_epoch_count(60, 1 / 3) == 20 and xdc.xdc_epoch_count(1, 0.5) == 0
+    settings = xdc.XDCSettings.parse({**xdc.XDC.default_options(), "hybrid_gamma": "schedule"}, 4, 100)
+    assert [settings.gamma(e) for e in (0, 15, 30)] == pytest.approx([0.6, 0.8, 0.8])
+    logits, noisy, rectified = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([1, 1, 1, 0, 0, 0])
+    assert torch.allclose(xdc.hybrid_loss(logits, noisy, rectified, 1.0), F.cross_entropy(logits, rectified))
+    assert torch.allclose(xdc.hybrid_loss(logits, noisy, rectified, 0.0), F.cross_entropy(logits, noisy))
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %), and a shared cache folder."""
+    root = tmp_path_factory.mktemp("xdc")
+    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
+    return root / "synthetic-av", root / "media", root / "cache"
+
+
+def test_xdc_is_registered_and_learns_on_noisy_synthetic_av(bench, tmp_path: Path, monkeypatch) -> None:
+    folder, media, cache = bench
+    seen = {}
+    real_rectify = xdc.knn_rectify
+
+    def spy(features, labels, k, num_classes):
+        seen["labels"] = labels.clone()
+        seen["rectified"] = real_rectify(features, labels, k, num_classes)
+        return seen["rectified"]
+
+    monkeypatch.setattr(xdc, "knn_rectify", spy)
+    assert load_method("xdc") is xdc.XDC
+    settings = TrainSettings(
+        folder=folder,
+        config="sym20",
+        method="xdc",
+        media_root=media,
+        out=tmp_path / "run",
+        track="cached",
+        model="small",
+        epochs=12,
+        batch_size=16,
+        lr=3e-3,
+        sampling=SAMPLING,
+        cache_dir=cache,
+        method_options={"clusters": "K", "knn_k": 5, "xdc_fraction": 2 / 3, "recluster_every": 4, "pca_dim": 0},
+    )
+    run = run_training(settings)
+    table = pq.read_table(folder / "data" / "sym20" / "train.parquet")
+    noisy, clean = (torch.tensor(table[column].to_pylist()) for column in ("label", "clean_label"))
+    assert torch.equal(seen["labels"], noisy) and not torch.equal(seen["labels"], clean)
+    v_at_1 = evaluate_run(run).record.metrics["V@1"]
+    accuracy = [float((labels == clean).float().mean()) for labels in (noisy, seen["rectified"])]
+    print(
+        f"XDC* on synthetic-av sym20: label accuracy noisy {accuracy[0]:.3f} rectified {accuracy[1]:.3f}, V@1 {v_at_1}"
+    )
+    assert v_at_1 > 50.0
