@@ -18,11 +18,11 @@ def cross_entropy_loss(model: nn.Module, batch: Batch, epoch: int) -> torch.Tens
     return nn.functional.cross_entropy(model(batch.video, batch.audio)[2], batch.label)
 
 
-def _summed(total: float, seen: int) -> tuple[float, int]:
-    """Loss sum and sample count over every process of a distributed run."""
+def _summed(total: float, seen: int, device: str) -> tuple[float, int]:
+    """Loss sum and sample count over every process of a distributed run (on `device`, as NCCL needs)."""
     if not dist.is_initialized():
         return total, seen
-    values = torch.tensor([total, float(seen)], dtype=torch.float64)
+    values = torch.tensor([total, float(seen)], dtype=torch.float64, device=device)
     dist.all_reduce(values)
     return float(values[0]), int(values[1])
 
@@ -47,7 +47,7 @@ def train_epochs(model: nn.Module, data: TrainData, budget: Budget, log: RunLog,
             optimizer.step()
             total += float(loss.detach()) * len(batch.index)
             seen += len(batch.index)
-        total, seen = _summed(total, seen)
+        total, seen = _summed(total, seen, budget.device)
         log.epoch(epoch, loss=total / max(seen, 1), samples=seen)
         log.save_checkpoint(
             {
