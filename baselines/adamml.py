@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import _summed
+from avnoisebench.harness.loop import sum_over_processes
 from avnoisebench.harness.method import unwrap
 from avnoisebench.models.small import SmallAudioEncoder, SmallVideoEncoder
 
@@ -476,12 +476,12 @@ class AdaMML(Method):
             seen += len(batch.index)
             usage += decisions.sum(dim=(0, 1)).cpu()
             segments += decisions.shape[0] * decisions.shape[1]
-        total, seen = _summed(total, seen)
-        used = {name: _summed(float(usage[m]), segments) for m, name in enumerate(MODALITIES)}
+        sums = sum_over_processes([total, seen, segments, *usage.tolist()], data.device)
+        total, seen, segments = sums[0], int(sums[1]), sums[2]
         return {
             "loss": total / max(seen, 1),
             "samples": seen,
-            **{f"usage_{name}": value / max(count, 1) for name, (value, count) in used.items()},
+            **{f"usage_{name}": sums[3 + m] / max(segments, 1) for m, name in enumerate(MODALITIES)},
         }
 
     def _step(

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
+from avnoisebench.harness.loop import sum_over_processes
 from avnoisebench.harness.method import unwrap
 
 PUBLISHED_STEPS = {"video": 2e-6, "audio": 5.8e-7}
@@ -162,15 +162,6 @@ class DefendedPredictor:
         return defended_forward(self.model, video, audio, self.defense)[2]
 
 
-def _summed(values: list[float]) -> list[float]:
-    """Element-wise sums over every process of a distributed run."""
-    if not dist.is_initialized():
-        return values
-    totals = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(totals)
-    return totals.tolist()
-
-
 def _train_epoch(
     model: nn.Module,
     batches: Iterator[Batch],
@@ -188,7 +179,7 @@ def _train_epoch(
         optimizer.step()
         values = torch.stack([loss.detach(), ce.detach(), similarity.detach(), loss.new_tensor(1.0)])
         sums += values.double().cpu() * len(batch.index)
-    loss, ce, similarity, seen = _summed(sums.tolist())
+    loss, ce, similarity, seen = sum_over_processes(sums.tolist(), str(next(model.parameters()).device))
     seen = max(seen, 1)
     return {"loss": loss / seen, "ce": ce / seen, "similarity": similarity / seen, "samples": int(seen)}
 

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
+from avnoisebench.harness.loop import sum_over_processes
 from avnoisebench.harness.method import unwrap
 from baselines.unimodal import Unimodal, synced
 
@@ -162,15 +162,6 @@ def branch_copies(net: nn.Module, heads: UnimodalHeads) -> dict[str, nn.Module]:
     }
 
 
-def _all_summed(values: torch.Tensor, device: str) -> torch.Tensor:
-    """`values` summed over every process of a distributed run (reduced on `device`, which NCCL needs)."""
-    if not dist.is_initialized():
-        return values
-    on_device = values.to(device)
-    dist.all_reduce(on_device)
-    return on_device.cpu()
-
-
 @torch.no_grad()
 def measure(
     branches: dict[str, nn.Module], data: TrainData, indices: np.ndarray, metric: str = "loss", block_size: int = 256
@@ -190,7 +181,7 @@ def measure(
             else:
                 sums[slot] += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
         sums[-1] += len(index)
-    sums = _all_summed(sums, data.device)
+    sums = torch.tensor(sum_over_processes(sums.tolist(), data.device), dtype=torch.float64)
     for branch in branches.values():
         branch.train()
     return {k: float(sums[slot] / sums[-1]) for slot, k in enumerate(branches)}
@@ -240,7 +231,7 @@ def blended_epoch(
         sums += torch.tensor(
             [float(loss.detach()) * n, *(float(parts[k].detach()) * n for k in BRANCHES), n], dtype=torch.float64
         )
-    sums = _all_summed(sums, data.device)
+    sums = torch.tensor(sum_over_processes(sums.tolist(), data.device), dtype=torch.float64)
     seen = max(float(sums[-1]), 1.0)
     branch_losses = {f"loss_{k}": float(sums[1 + i]) / seen for i, k in enumerate(BRANCHES)}
     return {"loss": float(sums[0]) / seen, **branch_losses, "samples": int(sums[-1])}

@@ -18,13 +18,13 @@ def cross_entropy_loss(model: nn.Module, batch: Batch, epoch: int) -> torch.Tens
     return nn.functional.cross_entropy(model(batch.video, batch.audio)[2], batch.label)
 
 
-def _summed(total: float, seen: int, device: str) -> tuple[float, int]:
-    """Loss sum and sample count over every process of a distributed run (on `device`, as NCCL needs)."""
+def sum_over_processes(values: list[float], device: str) -> list[float]:
+    """Element-wise sums of `values` over every process of a distributed run (reduced on `device`, as NCCL needs)."""
     if not dist.is_initialized():
-        return total, seen
-    values = torch.tensor([total, float(seen)], dtype=torch.float64, device=device)
-    dist.all_reduce(values)
-    return float(values[0]), int(values[1])
+        return values
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(totals)
+    return totals.cpu().tolist()
 
 
 def train_epochs(model: nn.Module, data: TrainData, budget: Budget, log: RunLog, loss_fn: StepLoss) -> None:
@@ -47,7 +47,8 @@ def train_epochs(model: nn.Module, data: TrainData, budget: Budget, log: RunLog,
             optimizer.step()
             total += float(loss.detach()) * len(batch.index)
             seen += len(batch.index)
-        total, seen = _summed(total, seen, budget.device)
+        total, seen = sum_over_processes([total, seen], budget.device)
+        seen = int(seen)
         log.epoch(epoch, loss=total / max(seen, 1), samples=seen)
         log.save_checkpoint(
             {
