@@ -27,6 +27,7 @@ from torch import nn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Batch, Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
+from avnoisebench.harness.loop import sum_over_processes
 from avnoisebench.harness.method import unwrap
 from avnoisebench.ops import knn_rectify
 
@@ -338,8 +339,7 @@ def _train_epoch(
         )
         sums = batch_sums if sums is None else sums + batch_sums
     sums = torch.zeros(len(names) + 1, dtype=torch.float64) if sums is None else sums
-    if dist.is_initialized():
-        dist.all_reduce(sums)
+    sums = sum_over_processes(sums.tolist(), data.device)
     seen = int(sums[-1])
     return {**{name: float(sums[i]) / max(seen, 1) for i, name in enumerate(names)}, "samples": seen}
 
