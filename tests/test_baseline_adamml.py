@@ -1,20 +1,18 @@
 """AdaMML: Gumbel decisions, gated fusion, usage cost, temperature and phase schedule, and a harness run."""
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from harnesskit import build_bench, run_settings
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
 from avnoisebench.harness import Budget, RunLog, TrainData
 from avnoisebench.harness.run import CHECKPOINT, METRICS
 from avnoisebench.harness.train import TrainSettings, run_training
-from avnoisebench.media.decode import ClipSampling
 from avnoisebench.models import build_model
 from baselines.adamml import (
     AdaMML,
@@ -32,7 +30,6 @@ from baselines.adamml import (
     usage_penalty,
 )
 
-SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 OPTIONS = {"policy_backbone": "small"}
 
 
@@ -153,29 +150,11 @@ def test_bad_options_are_refused() -> None:
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    root = tmp_path_factory.mktemp("adamml")
-    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
-    return root / "synthetic-av", root / "media"
+    return build_bench(tmp_path_factory.mktemp("adamml"))
 
 
 def settings(bench: tuple[Path, Path], out: Path, **overrides) -> TrainSettings:
-    folder, media = bench
-    base = TrainSettings(
-        folder=folder,
-        config="clean",
-        method="adamml",
-        media_root=media,
-        out=out,
-        track="cached",
-        model="small",
-        epochs=6,
-        batch_size=16,
-        lr=3e-3,
-        sampling=SAMPLING,
-        cache_dir=folder.parent / "cache",
-        method_options=OPTIONS,
-    )
-    return replace(base, **overrides)
+    return run_settings(bench, out, **{"method": "adamml", "epochs": 6, "method_options": OPTIONS, **overrides})
 
 
 def epochs_logged(run: Path) -> list[dict]:

@@ -9,16 +9,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
+from harnesskit import build_bench, run_settings
 
 import baselines.avr as avr
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
 from avnoisebench.harness import Batch
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import METRICS, PREDICTIONS
 from avnoisebench.harness.train import TrainSettings, run_training
-from avnoisebench.media.decode import ClipSampling
 from avnoisebench.models import build_model
 from baselines.avr import (
     AVR,
@@ -32,7 +31,6 @@ from baselines.avr import (
     spectral_bound,
 )
 
-SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 EPOCHS = 6
 
 
@@ -182,27 +180,11 @@ def test_registered_and_bad_options_are_refused() -> None:
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    root = tmp_path_factory.mktemp("avr")
-    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
-    return root / "synthetic-av", root / "media"
+    return build_bench(tmp_path_factory.mktemp("avr"))
 
 
 def settings(bench: tuple[Path, Path], out: Path) -> TrainSettings:
-    folder, media = bench
-    return TrainSettings(
-        folder=folder,
-        config="clean",
-        method="avr",
-        media_root=media,
-        out=out,
-        track="cached",
-        model="small",
-        epochs=EPOCHS,
-        batch_size=16,
-        lr=3e-3,
-        sampling=SAMPLING,
-        cache_dir=out.parent / "cache",
-    )
+    return run_settings(bench, out, method="avr", epochs=EPOCHS, cache_dir=out.parent / "cache")
 
 
 def metrics(run: Path) -> list[dict]:

@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from harnesskit import build_bench, run_settings
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
 from avnoisebench.harness import Budget, RunLog, TrainData
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import METRICS
-from avnoisebench.harness.train import TrainSettings, run_training
-from avnoisebench.media.decode import ClipSampling
+from avnoisebench.harness.train import run_training
 from avnoisebench.models import build_model
 from baselines.gblend import (
     BRANCHES,
@@ -33,7 +32,6 @@ from baselines.gblend import (
 from baselines.late_fusion import LateFusion
 from baselines.unimodal import AudioOnly, VideoOnly
 
-SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 CLASSES = 4
 
 
@@ -251,25 +249,17 @@ def test_unimodal_references_use_only_their_modality(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    root = tmp_path_factory.mktemp("gblend")
-    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
-    return root / "synthetic-av", root / "media"
+    return build_bench(tmp_path_factory.mktemp("gblend"))
 
 
 def test_gblend_learns_on_synthetic_av(bench: tuple[Path, Path], tmp_path: Path) -> None:
     folder, media = bench
-    settings = TrainSettings(
-        folder=folder,
+    settings = run_settings(
+        bench,
+        tmp_path / "run",
         config="sym20",
         method="gblend",
-        media_root=media,
-        out=tmp_path / "run",
-        track="cached",
-        model="small",
         epochs=6,
-        batch_size=16,
-        lr=3e-3,
-        sampling=SAMPLING,
         cache_dir=tmp_path / "cache",
         method_options={"estimate_epochs": 2},
     )

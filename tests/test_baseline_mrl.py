@@ -9,20 +9,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from harnesskit import build_bench, run_settings
 
 import baselines.mrl as mrl
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
 from avnoisebench.harness import Budget, RunLog, TrainData
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import METRICS
-from avnoisebench.harness.train import TrainSettings, run_training
-from avnoisebench.media.decode import ClipSampling
+from avnoisebench.harness.train import run_training
 from avnoisebench.models import build_model
 from baselines.mrl import MRL, ClassCentres, mc_loss, orthogonal_centres, rc_loss
-
-SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 
 
 def test_rc_loss_is_the_log_non_target_mass() -> None:
@@ -192,26 +189,18 @@ def test_options_are_checked() -> None:
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    root = tmp_path_factory.mktemp("mrl")
-    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
-    return root / "synthetic-av", root / "media"
+    return build_bench(tmp_path_factory.mktemp("mrl"))
 
 
 @pytest.mark.parametrize("options", [{}, {"fusion_head": True}], ids=["centres", "fusion-head"])
 def test_mrl_learns_on_synthetic_av_with_forty_percent_noise(bench, tmp_path: Path, options: dict) -> None:
     folder, media = bench
-    settings = TrainSettings(
-        folder=folder,
+    settings = run_settings(
+        bench,
+        tmp_path / "run",
         config="sym40",
         method="mrl",
-        media_root=media,
-        out=tmp_path / "run",
-        track="cached",
-        model="small",
         epochs=15,
-        batch_size=16,
-        lr=3e-3,
-        sampling=SAMPLING,
         cache_dir=folder.parent / "cache",
         method_options=options,
     )

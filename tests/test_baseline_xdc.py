@@ -10,19 +10,17 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.nn.functional as F
+from harnesskit import build_bench, run_settings
 
 import baselines.xdc as xdc
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
 from avnoisebench.harness import Budget, RunLog, TrainData
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import METRICS
-from avnoisebench.harness.train import TrainSettings, run_training
-from avnoisebench.media.decode import ClipSampling
+from avnoisebench.harness.train import run_training
 from avnoisebench.models import build_model
 
-SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 NMI = xdc.normalized_mutual_information
 
 
@@ -212,8 +210,7 @@ def test_budget_split_and_gamma_schedule() -> None:
 def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %), and a shared cache folder."""
     root = tmp_path_factory.mktemp("xdc")
-    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
-    return root / "synthetic-av", root / "media", root / "cache"
+    return (*build_bench(root), root / "cache")
 
 
 def test_xdc_is_registered_and_learns_on_noisy_synthetic_av(bench, tmp_path: Path, monkeypatch) -> None:
@@ -228,18 +225,12 @@ def test_xdc_is_registered_and_learns_on_noisy_synthetic_av(bench, tmp_path: Pat
 
     monkeypatch.setattr(xdc, "knn_rectify", spy)
     assert load_method("xdc") is xdc.XDC
-    settings = TrainSettings(
-        folder=folder,
+    settings = run_settings(
+        (folder, media),
+        tmp_path / "run",
         config="sym20",
         method="xdc",
-        media_root=media,
-        out=tmp_path / "run",
-        track="cached",
-        model="small",
         epochs=12,
-        batch_size=16,
-        lr=3e-3,
-        sampling=SAMPLING,
         cache_dir=cache,
         method_options={"clusters": "K", "knn_k": 5, "xdc_fraction": 2 / 3, "recluster_every": 4, "pca_dim": 0},
     )

@@ -4,15 +4,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import torch
+from harnesskit import build_bench, run_settings
 
 import avnoisebench.harness.train as train_module
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
 from avnoisebench.harness import Method, ModelPredictor
@@ -20,36 +19,15 @@ from avnoisebench.harness.loop import cross_entropy_loss, train_epochs
 from avnoisebench.harness.registry import load_method, registered_methods
 from avnoisebench.harness.run import CHECKPOINT, METRICS, PREDICTIONS
 from avnoisebench.harness.train import TrainSettings, run_training
-from avnoisebench.media.decode import ClipSampling
-
-SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    root = tmp_path_factory.mktemp("harness")
-    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
-    return root / "synthetic-av", root / "media"
+    return build_bench(tmp_path_factory.mktemp("harness"))
 
 
 def settings(bench: tuple[Path, Path], out: Path, **overrides) -> TrainSettings:
-    folder, media = bench
-    base = TrainSettings(
-        folder=folder,
-        config="clean",
-        method="late-fusion",
-        media_root=media,
-        out=out,
-        track="cached",
-        model="small",
-        epochs=10,
-        batch_size=16,
-        lr=3e-3,
-        sampling=SAMPLING,
-        cache_dir=out.parent / "cache",
-    )
-    return replace(base, **overrides)
+    return run_settings(bench, out, **{"cache_dir": out.parent / "cache", **overrides})
 
 
 def metrics(run: Path) -> list[dict]:
