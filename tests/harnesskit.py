@@ -1,8 +1,12 @@
 """The small synthetic-av benchmark and cached-track run settings shared by the harness and baseline tests."""
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
 
 from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.harness.train import TrainSettings
@@ -35,3 +39,18 @@ def run_settings(bench: tuple[Path, Path], out: Path, **overrides: Any) -> Train
         cache_dir=folder.parent / "cache",
     )
     return replace(base, **overrides)
+
+
+class TensorSource:
+    """In-memory (video, audio) tensors by sample index, every view the same; records the indices trained on."""
+
+    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
+        self.video, self.audio = video, audio
+        self.trained_on: set[int] = set()
+
+    def batches(self, chunks: list[np.ndarray], epoch: int | None) -> Iterator[tuple[torch.Tensor, ...]]:
+        for chunk in chunks:
+            rows = torch.from_numpy(np.sort(chunk))
+            if epoch is not None:
+                self.trained_on.update(rows.tolist())
+            yield rows, self.video[rows], self.audio[rows]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from harnesskit import build_bench, run_settings
+from harnesskit import TensorSource, build_bench, run_settings
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
@@ -174,18 +174,6 @@ def test_adamml_learns_on_synthetic_av_and_logs_usage(bench, tmp_path: Path) -> 
     assert evaluate_run(run).record.metrics["V@1"] > 50.0
 
 
-class MemorySource:
-    """In-memory clips for a TrainData."""
-
-    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
-        self.video, self.audio = video, audio
-
-    def batches(self, chunks, epoch):
-        for chunk in chunks:
-            rows = torch.from_numpy(np.sort(chunk))
-            yield rows, self.video[rows], self.audio[rows]
-
-
 def toy(n: int) -> tuple[TrainData, torch.Tensor, torch.Tensor]:
     """4 classes told by the video (colour channel and a bright half), audio pure noise."""
     generator = torch.Generator().manual_seed(0)
@@ -194,7 +182,7 @@ def toy(n: int) -> tuple[TrainData, torch.Tensor, torch.Tensor]:
     video[torch.arange(n), labels % 3] += 1.0
     video[labels >= 3, :, :, :8] += 1.0
     audio = torch.randn(n, 40, 16, generator=generator)
-    return TrainData(labels.tolist(), np.ones(n, dtype=bool), MemorySource(video, audio), 4, 16, 0), video, audio
+    return TrainData(labels.tolist(), np.ones(n, dtype=bool), TensorSource(video, audio), 4, 16, 0), video, audio
 
 
 def fit_toy(method: AdaMML, n: int, epochs: int, run: Path, resume: bool = False) -> AdaMMLPredictor:

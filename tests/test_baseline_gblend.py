@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from harnesskit import build_bench, run_settings
+from harnesskit import TensorSource, build_bench, run_settings
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
@@ -42,21 +42,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-class TensorSource:
-    """In-memory (video, audio) vectors by sample index; every view is the same."""
-
-    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
-        self.video, self.audio = video, audio
-        self.trained_on: set[int] = set()
-
-    def batches(self, chunks: list[np.ndarray], epoch: int | None) -> Iterator[tuple[torch.Tensor, ...]]:
-        for chunk in chunks:
-            rows = torch.from_numpy(np.sort(chunk))
-            if epoch is not None:
-                self.trained_on.update(rows.tolist())
-            yield rows, self.video[rows], self.audio[rows]
 
 
 def toy(n: int, seed: int, video_noise: float = 2.5, code_dim: int = 512) -> tuple[torch.Tensor, ...]:

@@ -2,14 +2,13 @@
 resume, and a learning run on synthetic-av through the harness."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from harnesskit import build_bench, run_settings
+from harnesskit import TensorSource, build_bench, run_settings
 
 import baselines.mrl as mrl
 from avnoisebench.errors import AvnbError
@@ -127,24 +126,12 @@ def test_rc_beats_cross_entropy_under_sixty_percent_symmetric_noise() -> None:
     assert rc > ce + 0.02, (rc, ce)
 
 
-class MemorySource:
-    """In-memory feature vectors standing in for clips (for the `mlp` model)."""
-
-    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
-        self.video, self.audio = video, audio
-
-    def batches(self, chunks: list[np.ndarray], epoch: int | None) -> Iterator[tuple[torch.Tensor, ...]]:
-        for chunk in chunks:
-            rows = torch.from_numpy(np.sort(chunk))
-            yield rows, self.video[rows], self.audio[rows]
-
-
 def memory_fit(run: Path, epochs: int, resume: bool = False, **options) -> mrl.MRLPredictor:
     """MRL on 48 random feature pairs (3 classes) with the `mlp` model, seeded."""
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(3).repeat(16)
     video, audio = torch.randn(48, 12, generator=g), torch.randn(48, 10, generator=g)
-    data = TrainData(labels.tolist(), np.ones(48, bool), MemorySource(video, audio), 3, batch_size=16, seed=0)
+    data = TrainData(labels.tolist(), np.ones(48, bool), TensorSource(video, audio), 3, batch_size=16, seed=0)
     torch.manual_seed(0)
     model = build_model("mlp", 3, feature_dim=8, video_dim=12, audio_dim=10)
     run.mkdir(exist_ok=True)

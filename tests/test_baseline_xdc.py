@@ -2,7 +2,6 @@
 and an end-to-end run through the harness on synthetic-av."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.nn.functional as F
-from harnesskit import build_bench, run_settings
+from harnesskit import TensorSource, build_bench, run_settings
 
 import baselines.xdc as xdc
 from avnoisebench.errors import AvnbError
@@ -31,18 +30,6 @@ def blobs(sizes: list[int], dim: int, spread: float, seed: int) -> tuple[torch.T
     ids = torch.cat([torch.full((size,), i) for i, size in enumerate(sizes)])
     ids = ids[torch.randperm(len(ids), generator=generator)]
     return centres[ids] + spread * torch.randn(len(ids), dim, generator=generator), ids
-
-
-class TensorSource:
-    """Batches of in-memory vectors (stand-ins for clips and log-mels) for the `mlp` model."""
-
-    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
-        self.video, self.audio = video, audio
-
-    def batches(self, chunks: list[np.ndarray], epoch: int | None) -> Iterator[tuple[torch.Tensor, ...]]:
-        for chunk in chunks:
-            rows = torch.from_numpy(np.sort(chunk))
-            yield rows, self.video[rows], self.audio[rows]
 
 
 def vector_task(
