@@ -10,6 +10,7 @@ from avnoisebench.benchmarks.ucf101_av import NAME as UCF101_AV
 from avnoisebench.benchmarks.ucf101_av import build_ucf101_av
 from avnoisebench.dataset.write import check_destination, write_benchmark
 from avnoisebench.errors import AvnbError
+from avnoisebench.noise.correspondence import CorrespondenceSpec
 from avnoisebench.noise.labels import NoiseSpec, parse_noise_configs
 from avnoisebench.sources.kinetics import load_kinetics400
 from avnoisebench.sources.ucf101 import load_ucf101_split
@@ -26,6 +27,7 @@ def mini_kinetics_folders(
     allow_incomplete: bool = False,
     overwrite: bool = False,
     out: Path | None = None,
+    correspondence: list[CorrespondenceSpec] | None = None,
 ) -> list[Path]:
     """Build the mini-Kinetics folders of `levels` under `root` (or at `out` for one level)."""
     if out is not None and len(levels) != 1:
@@ -38,7 +40,9 @@ def mini_kinetics_folders(
         check_destination(target, overwrite)
     source = load_kinetics400(annotations, recipe["annotations"])
     benchmarks = build_mini_kinetics(levels, source, train_per_class, val_per_class, seed, allow_incomplete)
-    return [write_benchmark(b, t, noise, seed, overwrite) for b, t in zip(benchmarks, targets, strict=True)]
+    return [
+        write_benchmark(b, t, noise, seed, overwrite, correspondence) for b, t in zip(benchmarks, targets, strict=True)
+    ]
 
 
 def ucf101_av_folder(
@@ -48,6 +52,7 @@ def ucf101_av_folder(
     seed: int | None = None,
     allow_incomplete: bool = False,
     overwrite: bool = False,
+    correspondence: list[CorrespondenceSpec] | None = None,
 ) -> Path:
     """Build the UCF101-AV folder at `out`."""
     noise = parse_noise_configs() if noise is None else noise
@@ -55,7 +60,8 @@ def ucf101_av_folder(
     seed = recipe["seed"] if seed is None else seed
     check_destination(out, overwrite)
     lists = load_ucf101_split(annotations, recipe["split"], recipe["annotations"]["archive"])
-    return write_benchmark(build_ucf101_av(lists, seed, allow_incomplete), out, noise, seed, overwrite)
+    benchmark = build_ucf101_av(lists, seed, allow_incomplete)
+    return write_benchmark(benchmark, out, noise, seed, overwrite, correspondence)
 
 
 def synthetic_av_folder(
@@ -67,13 +73,14 @@ def synthetic_av_folder(
     seed: int = SyntheticSpec.seed,
     noise: list[NoiseSpec] | None = None,
     overwrite: bool = False,
+    correspondence: list[CorrespondenceSpec] | None = None,
 ) -> Path:
     """Generate the synthetic-av media under `media_root`, then write its benchmark folder at `out`."""
     noise = parse_noise_configs() if noise is None else noise
     spec = SyntheticSpec(classes, train_per_class, test_per_class, seed)
     check_destination(out, overwrite)
     write_synthetic_media(spec, media_root, overwrite)
-    return write_benchmark(build_synthetic_av(spec), out, noise, seed, overwrite)
+    return write_benchmark(build_synthetic_av(spec), out, noise, seed, overwrite, correspondence)
 
 
 DEFAULT_UCF101_AV_FOLDER = Path("avnb-data") / UCF101_AV

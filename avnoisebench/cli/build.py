@@ -19,6 +19,7 @@ from avnoisebench.benchmarks.synthetic_av import SyntheticSpec
 from avnoisebench.cli.app import app, console, errors, user_errors
 from avnoisebench.dataset.info import summarize
 from avnoisebench.dataset.verify import verify_folder
+from avnoisebench.noise.correspondence import CorrespondenceSpec, parse_correspondence_levels
 from avnoisebench.noise.labels import DEFAULT_CONFIGS, parse_noise_configs
 
 build_app = typer.Typer(
@@ -41,6 +42,18 @@ AllowIncomplete = Annotated[
     bool, typer.Option(help="Build even if classes are short of rows; the shortfall is recorded in the card.")
 ]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing benchmark folder.")]
+NcSynthetic = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--nc-synthetic",
+        help="Synthetic correspondence-noise level(s), comma-separated or repeated (0.2, 20 or nc20; 0 keeps the "
+        "pairs): configs become ncNN-<label config>, NN % of each class's training pairs hearing another class.",
+    ),
+]
+
+
+def _levels(texts: list[str] | None) -> list[CorrespondenceSpec] | None:
+    return None if texts is None else parse_correspondence_levels(texts)
 
 
 def _report(folders: list[Path]) -> None:
@@ -63,6 +76,7 @@ def build_mini_kinetics_command(
     noise: Noise = None,
     allow_incomplete: AllowIncomplete = False,
     overwrite: Overwrite = False,
+    nc_synthetic: NcSynthetic = None,
 ) -> None:
     """mini-Kinetics of the paper's appendix at one or all noisy-correspondence levels."""
     folders = mini_kinetics_folders(
@@ -76,6 +90,7 @@ def build_mini_kinetics_command(
         allow_incomplete,
         overwrite,
         out,
+        _levels(nc_synthetic),
     )
     _report(folders)
 
@@ -89,9 +104,12 @@ def build_ucf101_av_command(
     noise: Noise = None,
     allow_incomplete: AllowIncomplete = False,
     overwrite: Overwrite = False,
+    nc_synthetic: NcSynthetic = None,
 ) -> None:
     """UCF101 split 1 restricted to the 51 classes with audio."""
-    folder = ucf101_av_folder(out, annotations, parse_noise_configs(noise or ()), seed, allow_incomplete, overwrite)
+    noise_configs = parse_noise_configs(noise or ())
+    levels = _levels(nc_synthetic)
+    folder = ucf101_av_folder(out, annotations, noise_configs, seed, allow_incomplete, overwrite, levels)
     _report([folder])
 
 
@@ -108,10 +126,19 @@ def build_synthetic_av_command(
     seed: Annotated[int, typer.Option(help="Seed of the clips and the label noise.")] = SyntheticSpec.seed,
     noise: Noise = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder and clips of another build.")] = False,
+    nc_synthetic: NcSynthetic = None,
 ) -> None:
     """A small generated benchmark with real media: moving shapes with tones, for testing training code."""
     folder = synthetic_av_folder(
-        out, media_root, classes, train_per_class, test_per_class, seed, parse_noise_configs(noise or ()), overwrite
+        out,
+        media_root,
+        classes,
+        train_per_class,
+        test_per_class,
+        seed,
+        parse_noise_configs(noise or ()),
+        overwrite,
+        _levels(nc_synthetic),
     )
     _report([folder])
 
@@ -139,9 +166,11 @@ def info(folder: Path) -> None:
     for split, n in summary.splits.items():
         sizes.add_row(split, str(n))
     console.print(sizes)
-    configs = Table("config", "mode", "rate", "noisy", "realised rate")
+    paired = any(c.mismatched is not None for c in summary.configs)
+    configs = Table("config", "mode", "rate", "noisy", "realised rate", *(["mismatched pairs"] if paired else []))
     for c in summary.configs:
-        configs.add_row(c.name, c.mode, f"{c.rate:g}", str(c.num_noisy), f"{c.realised_rate:.4f}")
+        cells = [c.name, c.mode, f"{c.rate:g}", str(c.num_noisy), f"{c.realised_rate:.4f}"]
+        configs.add_row(*cells, *([str(c.mismatched or 0)] if paired else []))
     console.print(configs)
     if summary.shortfall:
         console.print(f"[yellow]{summary.shortfall} class/split shortfall(s) recorded in README.md[/]")

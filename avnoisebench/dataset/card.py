@@ -46,6 +46,17 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _noise_table(noise_cards: list[dict[str, Any]]) -> str:
+    """One row per config: label-noise mode, rate and realised rate, and mismatched pairs where recorded."""
+    header = ["config", "mode", "rate", "noisy labels", "realised rate"]
+    rows = [[c["config"], c["mode"], c["rate"], c["num_noisy"], f"{c['realised_rate']:.4f}"] for c in noise_cards]
+    if any("correspondence" in c for c in noise_cards):
+        header.append("mismatched pairs")
+        for row, card in zip(rows, noise_cards, strict=True):
+            row.append(card["correspondence"]["num_mismatched"] if "correspondence" in card else 0)
+    return _table(header, rows)
+
+
 def render_card(
     benchmark: Benchmark,
     schema: pa.Schema,
@@ -102,13 +113,12 @@ def render_card(
         "of `clip_id`.",
         "## Splits",
         _table(["split", "examples"], [[split, stats[0]] for split, stats in sizes.items()]),
-        "## Label-noise configs",
-        _table(
-            ["config", "mode", "rate", "noisy samples", "realised rate"],
-            [[c["config"], c["mode"], c["rate"], c["num_noisy"], f"{c['realised_rate']:.4f}"] for c in noise_cards],
-        ),
+        "## Noise configs",
+        _noise_table(noise_cards),
         f"Each config's noise card (`noise/<config>.json`) holds its seed ({seed}), class map and realised "
-        "transition matrix.",
+        "transition matrix; configs named `ncNN-...` also hold the synthetic correspondence noise: NN % of the "
+        "training rows of every class carry the audio of a row of another class (`audio_clip_id`, `nc_flag`). "
+        "A label-noise config has the same labels at every correspondence level.",
         "## Classes",
         _table(["label", "class"], [[i, name] for i, name in enumerate(benchmark.class_names)]),
         "## Recipe",

@@ -8,13 +8,14 @@ from avnoisebench.dataset.layout import class_names, config_names, read_card_met
 
 @dataclass(frozen=True)
 class ConfigSummary:
-    """One label-noise config as realised."""
+    """One noise config as realised: label noise, and mismatched pairs where the config has correspondence noise."""
 
     name: str
     mode: str
     rate: float
     realised_rate: float
     num_noisy: int
+    mismatched: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,10 @@ def summarize(folder: Path) -> FolderSummary:
     configs = []
     for name in config_names(metadata):
         card = read_noise_card(folder, name)
-        configs.append(ConfigSummary(name, card["mode"], card["rate"], card["realised_rate"], card["num_noisy"]))
+        mismatched = card["correspondence"]["num_mismatched"] if "correspondence" in card else None
+        configs.append(
+            ConfigSummary(name, card["mode"], card["rate"], card["realised_rate"], card["num_noisy"], mismatched)
+        )
     return FolderSummary(
         name=metadata["avnoisebench"]["benchmark"],
         title=metadata["pretty_name"],

@@ -15,6 +15,7 @@ from avnoisebench.dataset.card import features_json, render_card
 from avnoisebench.dataset.layout import CARD, LOCK, TEST_FILE, noise_card_file, train_file
 from avnoisebench.errors import AvnbError
 from avnoisebench.hashing import sha256_bytes
+from avnoisebench.noise.correspondence import CorrespondenceSpec, Mismatch, apply_correspondence_noise, combined_config
 from avnoisebench.noise.labels import NoiseSpec, apply_label_noise
 
 
@@ -36,6 +37,18 @@ def with_labels(table: pa.Table, labels: np.ndarray, is_noisy: np.ndarray) -> pa
     at = table.schema.get_field_index("clean_label") + 1
     table = table.add_column(at, "label", pa.array(labels, type=pa.int64()))
     return table.add_column(at + 1, "is_noisy", pa.array(is_noisy, type=pa.bool_()))
+
+
+def with_pairs(table: pa.Table, audio_row: np.ndarray, nc_flag: np.ndarray) -> pa.Table:
+    """A manifest whose `audio_clip_id` is taken from row `audio_row[i]`, with an `nc_flag` column after it."""
+    at = table.schema.get_field_index("audio_clip_id")
+    table = table.set_column(at, "audio_clip_id", table["audio_clip_id"].take(pa.array(audio_row)))
+    return table.add_column(at + 1, "nc_flag", pa.array(nc_flag, type=pa.bool_()))
+
+
+def _unchanged(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairing of a split without correspondence noise: every row keeps its own audio."""
+    return np.arange(n), np.zeros(n, dtype=bool)
 
 
 class _FolderWriter:
@@ -77,9 +90,15 @@ def _publish(tmp: Path, out_dir: Path) -> None:
 
 
 def write_benchmark(
-    benchmark: Benchmark, out_dir: Path, noise: list[NoiseSpec], seed: int, overwrite: bool = False
+    benchmark: Benchmark,
+    out_dir: Path,
+    noise: list[NoiseSpec],
+    seed: int,
+    overwrite: bool = False,
+    correspondence: list[CorrespondenceSpec] | None = None,
 ) -> Path:
-    """Add each label-noise config to `benchmark` and write the folder at `out_dir`, all or nothing."""
+    """Add each label-noise config (crossed with each synthetic correspondence level, if any) to `benchmark` and
+    write the folder at `out_dir`, all or nothing."""
     if not noise:
         raise AvnbError("no label-noise configs given; pass at least one (e.g. clean)")
     check_destination(out_dir, overwrite)
@@ -92,18 +111,35 @@ def write_benchmark(
         clean = benchmark.train["clean_label"].to_numpy()
         test_clean = benchmark.test["clean_label"].to_numpy()
         test = with_labels(benchmark.test, test_clean, np.zeros(len(test_clean), dtype=bool))
+        if correspondence is not None:
+            test = with_pairs(test, *_unchanged(len(test_clean)))
         meta = {b"huggingface": json.dumps({"info": {"features": features_json(test.schema, names)}}).encode()}
         test = test.replace_schema_metadata(meta)
         files.parquet(TEST_FILE, test)
+        mismatches: list[Mismatch | None] = (
+            [None]
+            if correspondence is None
+            else [apply_correspondence_noise(clean, len(names), level, seed) for level in correspondence]
+        )
+        labelled = [apply_label_noise(clean, len(names), spec, seed) for spec in noise]
         cards, stats = [], {}
-        for spec in noise:
-            noisy = apply_label_noise(clean, len(names), spec, seed)
-            train = with_labels(benchmark.train, noisy.labels, noisy.is_noisy).replace_schema_metadata(meta)
-            files.parquet(train_file(spec.name), train)
-            card = noisy.card(clean, names)
-            files.json(noise_card_file(spec.name), card)
-            cards.append(card)
-            stats[spec.name] = {"train": (train.num_rows, train.nbytes), "test": (test.num_rows, test.nbytes)}
+        for mismatch in mismatches:
+            for noisy in labelled:
+                train = with_labels(benchmark.train, noisy.labels, noisy.is_noisy)
+                card = noisy.card(clean, names)
+                if mismatch is not None:
+                    train = with_pairs(train, mismatch.audio_row, mismatch.nc_flag)
+                    card = {
+                        **card,
+                        "config": combined_config(mismatch.spec, noisy.spec.name),
+                        "label_config": noisy.spec.name,
+                        "correspondence": mismatch.card(clean, names),
+                    }
+                name = card["config"]
+                files.parquet(train_file(name), train.replace_schema_metadata(meta))
+                files.json(noise_card_file(name), card)
+                cards.append(card)
+                stats[name] = {"train": (train.num_rows, train.nbytes), "test": (test.num_rows, test.nbytes)}
         files.write(CARD, render_card(benchmark, test.schema, stats, cards, seed).encode())
         lock = {
             "avnoisebench": __version__,

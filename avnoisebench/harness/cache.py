@@ -28,13 +28,19 @@ class CachedClips:
     clip_ids: list[str]
     labels: list[int]
     has_audio: np.ndarray
+    clean_labels: list[int]
+    nc_flags: list[bool] | None
 
 
-def cache_key(folder: Path, split: str, media_root: Path, sampling: ClipSampling, audio: LogMelConfig) -> str:
-    """A digest of everything the cached arrays depend on: benchmark lock, split, media root, decoding settings."""
+def cache_key(
+    folder: Path, split: str, media_root: Path, sampling: ClipSampling, audio: LogMelConfig, pairs: list[str]
+) -> str:
+    """A digest of everything the cached arrays depend on: benchmark lock, split, the (clip, audio clip) pairs,
+    media root, decoding settings; label-noise configs with the same pairs share one cache."""
     payload = {
         "lock": hashlib.sha256((folder / LOCK).read_bytes()).hexdigest(),
         "split": split,
+        "pairs": hashlib.sha256("\n".join(pairs).encode()).hexdigest(),
         "media_root": str(media_root.resolve()),
         "sampling": asdict(sampling),
         "audio": asdict(audio),
@@ -59,7 +65,8 @@ def cache_split(
     """Decode a split once (train: the centre clip of each video; test: every view) into `cache_root`, or reuse it."""
     views = sampling if split == "test" else replace(sampling, num_views=1)
     dataset = ClipDataset(folder, config, split, media_root, mode="eval", sampling=views, audio=audio)
-    target = cache_root / f"{split}-{cache_key(folder, split, media_root, views, audio)}"
+    pairs = [f"{clip} {audio_clip}" for clip, audio_clip in zip(dataset.clip_ids, dataset.audio_clip_ids, strict=True)]
+    target = cache_root / f"{split}-{cache_key(folder, split, media_root, views, audio, pairs)}"
     if not (target / META).is_file():
         _build(dataset, views, audio, target, workers)
     meta = json.loads((target / META).read_text())
@@ -70,6 +77,8 @@ def cache_split(
         clip_ids=meta["clip_ids"],
         labels=dataset.labels,
         has_audio=np.load(target / "has_audio.npy"),
+        clean_labels=dataset.clean_labels,
+        nc_flags=dataset.nc_flags,
     )
 
 

@@ -83,7 +83,11 @@ def read_split(folder: Path, config: str, split: str) -> pa.Table:
 
 
 class ClipDataset(Dataset):
-    """Samples of one split of a benchmark folder, decoded from `media_root`; the label is the observed one."""
+    """Samples of one split of a benchmark folder, decoded from `media_root`; the label is the observed one.
+
+    Frames come from the row's `clip_id`, audio from its `audio_clip_id` (another clip under synthetic
+    correspondence noise). `clean_labels` and `nc_flags` (None without an `nc_flag` column) are kept for the
+    harness's diagnostics; they are not part of a sample."""
 
     def __init__(
         self,
@@ -102,7 +106,9 @@ class ClipDataset(Dataset):
         if mode not in MODES:
             raise AvnbError(f"mode {mode!r} is unknown; use 'train' (one random clip) or 'eval' (all views)")
         folder, media_root = Path(folder), Path(media_root)
-        rows = read_split(folder, config, split).select(["clip_id", "audio_clip_id", "label"]).to_pylist()
+        table = read_split(folder, config, split)
+        columns = ["clip_id", "audio_clip_id", "label", "clean_label"]
+        rows = table.select(columns + (["nc_flag"] if "nc_flag" in table.column_names else [])).to_pylist()
         paths = dict(zip(*benchmark_clips(folder).select(["clip_id", "path"]).to_pydict().values(), strict=True))
         present = available_clips(folder, media_root) if only_available else set(paths)
         usable = [row["clip_id"] in present and row["audio_clip_id"] in present for row in rows]
@@ -112,6 +118,9 @@ class ClipDataset(Dataset):
         self.indices = keep
         self.clip_ids = [rows[i]["clip_id"] for i in keep]
         self.labels = [rows[i]["label"] for i in keep]
+        self.clean_labels = [rows[i]["clean_label"] for i in keep]
+        self.audio_clip_ids = [rows[i]["audio_clip_id"] for i in keep]
+        self.nc_flags = [rows[i]["nc_flag"] for i in keep] if "nc_flag" in table.column_names else None
         self.video_paths = [media_path(media_root, paths[rows[i]["clip_id"]]) for i in keep]
         self.audio_paths = [media_path(media_root, paths[rows[i]["audio_clip_id"]]) for i in keep]
         self.mode, self.sampling, self.audio, self.backend = mode, sampling, audio, backend
