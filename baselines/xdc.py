@@ -14,22 +14,21 @@ and the fusion model is trained with CE on the rectified labels for the rest of 
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Batch, Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import sum_over_processes
 from avnoisebench.harness.method import unwrap
+from avnoisebench.harness.passes import average_gradients, train_pass
 from avnoisebench.ops import knn_rectify
+from avnoisebench.ops.rectify import hybrid_loss, rectification_features
 
 KMEANS_VIDEO, KMEANS_AUDIO, HEADS = 0, 1, 2
 GAMMA_START, GAMMA_END, GAMMA_RAMP_EPOCHS = 0.6, 0.8, 15
@@ -216,11 +215,6 @@ def xdc_loss(model: nn.Module, heads: nn.ModuleDict, batch: Batch, targets: Targ
     return {"loss": loss_video + loss_audio + 0.0 * logits.sum(), "loss_video": loss_video, "loss_audio": loss_audio}
 
 
-def rectification_features(f_v: torch.Tensor, f_a: torch.Tensor) -> torch.Tensor:
-    """[z_v; z_a] / sqrt(2) with z the L2-normalised features: its cosine is the mean of the two modalities' cosines."""
-    return torch.cat([F.normalize(f_v, dim=1), F.normalize(f_a, dim=1)], dim=1) / math.sqrt(2)
-
-
 def rectify_labels(model: nn.Module, data: TrainData, k: int) -> torch.Tensor:
     """Labels by k-NN majority vote of the observed (noisy) labels in the model's [z_v; z_a] space (samples without
     media keep their label)."""
@@ -230,13 +224,6 @@ def rectify_labels(model: nn.Module, data: TrainData, k: int) -> torch.Tensor:
     features = rectification_features(f_v[valid].cpu(), f_a[valid].cpu())
     rectified[valid] = knn_rectify(features, data.labels[valid], k, data.num_classes)
     return rectified
-
-
-def hybrid_loss(logits: torch.Tensor, noisy: torch.Tensor, rectified: torch.Tensor, gamma: float) -> torch.Tensor:
-    """(1 - gamma) CE(logits, noisy) + gamma CE(logits, rectified) (eq. 18; gamma 1 is CE on the rectified labels)."""
-    if gamma == 1.0:
-        return F.cross_entropy(logits, rectified)
-    return (1 - gamma) * F.cross_entropy(logits, noisy) + gamma * F.cross_entropy(logits, rectified)
 
 
 def supervised_loss(model: nn.Module, rectified: torch.Tensor, gamma: float, batch: Batch) -> dict[str, torch.Tensor]:
@@ -302,46 +289,6 @@ class XDCSettings:
         if self.hybrid_gamma != "schedule":
             return float(self.hybrid_gamma)
         return GAMMA_START + (GAMMA_END - GAMMA_START) * min(1.0, supervised_epoch / GAMMA_RAMP_EPOCHS)
-
-
-def _average_gradients(module: nn.Module) -> None:
-    """Average `module`'s gradients over the processes of a distributed run (it sits outside DDP)."""
-    if dist.is_initialized():
-        for parameter in module.parameters():
-            if parameter.grad is not None:
-                dist.all_reduce(parameter.grad)
-                parameter.grad /= dist.get_world_size()
-
-
-def _train_epoch(
-    model: nn.Module,
-    data: TrainData,
-    epoch: int,
-    optimizers: list[torch.optim.Optimizer],
-    step: Callable[[Batch], dict[str, torch.Tensor]],
-    after_backward: Callable[[], None] = lambda: None,
-) -> dict[str, float]:
-    """One pass over the batches minimising step(batch)["loss"]; every value's per-sample mean over all processes."""
-    model.train()
-    sums: torch.Tensor | None = None
-    names: list[str] = []
-    for batch in data.batches(epoch):
-        values = step(batch)
-        for optimizer in optimizers:
-            optimizer.zero_grad()
-        values["loss"].backward()
-        after_backward()
-        for optimizer in optimizers:
-            optimizer.step()
-        names = list(values)
-        batch_sums = torch.tensor(
-            [float(v.detach()) * len(batch.index) for v in values.values()] + [len(batch.index)], dtype=torch.float64
-        )
-        sums = batch_sums if sums is None else sums + batch_sums
-    sums = torch.zeros(len(names) + 1, dtype=torch.float64) if sums is None else sums
-    sums = sum_over_processes(sums.tolist(), data.device)
-    seen = int(sums[-1])
-    return {**{name: float(sums[i]) / max(seen, 1) for i, name in enumerate(names)}, "samples": seen}
 
 
 class XDC(Method):
@@ -438,13 +385,13 @@ class XDC(Method):
             if fresh == 0:
                 targets, metrics = self._cluster(model, data, settings, budget.seed, round_)
                 heads, head_optimizer = new_heads(round_)
-            losses = _train_epoch(
+            losses = train_pass(
                 model,
                 data,
                 epoch,
                 [optimizer, head_optimizer],
                 partial(xdc_loss, model, heads, targets=targets),
-                partial(_average_gradients, heads),
+                partial(average_gradients, heads),
             )
             log.epoch(epoch, **losses, **metrics)
             log.save_checkpoint(
@@ -492,7 +439,7 @@ class XDC(Method):
             start = state["epoch"] + 1
         for epoch in range(start, budget.epochs):
             gamma = settings.gamma(epoch - first_epoch)
-            losses = _train_epoch(model, data, epoch, [optimizer], partial(supervised_loss, model, rectified, gamma))
+            losses = train_pass(model, data, epoch, [optimizer], partial(supervised_loss, model, rectified, gamma))
             log.epoch(epoch, **losses, **({} if settings.hybrid_gamma == 1.0 else {"gamma": gamma}))
             log.save_checkpoint(
                 {
