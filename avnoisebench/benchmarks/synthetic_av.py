@@ -7,24 +7,16 @@ numpy.random.default_rng([seed, split_code, label, n]), so a clip does not depen
 built beside it. The motions look the same mirrored left to right, so horizontal-flip augmentation keeps labels.
 """
 
-import hashlib
-import json
-import os
-import time
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
+from typing import Any
 
-import av
 import numpy as np
 import pyarrow as pa
 
 from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
 from avnoisebench.errors import AvnbError
-from avnoisebench.hashing import sha256_file
-from avnoisebench.media.paths import media_path
-from avnoisebench.media.plan import is_finished, prepare_root
-from avnoisebench.media.status import StatusRecord, append_record, latest_status
+from avnoisebench.media.generate import MediaFormat, MediaReport, write_generated_media
 
 NAME = "synthetic-av"
 SHAPES = ("square", "disc", "triangle")
@@ -35,9 +27,6 @@ MAX_CLASSES = len(SHAPES) * len(MOTIONS)
 SPLIT_CODES = {"train": 0, "test": 1}
 SIZE, FPS, SECONDS, SAMPLE_RATE = 64, 16, 2.5, 16_000
 NUM_FRAMES = round(FPS * SECONDS)
-# x264's lookahead (mb-tree) gives run-to-run different bytes even on one thread; zerolatency turns it off.
-VIDEO_OPTIONS = {"preset": "veryfast", "tune": "zerolatency", "crf": "23"}
-AUDIO_OPTIONS = {"aac_coder": "fast"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +76,15 @@ class SyntheticClip:
     def rng(self) -> np.random.Generator:
         """The generator of every random choice in this clip."""
         return np.random.default_rng([self.seed, SPLIT_CODES[self.split], self.label, self.n])
+
+    def facts(self) -> dict[str, Any]:
+        """What the clip's content follows from."""
+        return asdict(self)
+
+    def render(self) -> tuple[np.ndarray, np.ndarray]:
+        """The clip's frames and sound."""
+        look, rng = synthetic_class(self.label), self.rng()
+        return _frames(look, rng), _sound(look, rng)
 
 
 @dataclass(frozen=True)
@@ -251,99 +249,9 @@ def _sound(look: SyntheticClass, rng: np.random.Generator) -> np.ndarray:
     return ((level * tone + noise) * fade).astype(np.float32)
 
 
-def _encode(path: Path, frames: np.ndarray, sound: np.ndarray) -> None:
-    """Write frames and sound as an MP4 (H.264 + AAC)."""
-    with av.open(str(path), "w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=FPS, options=VIDEO_OPTIONS)
-        video.width = video.height = SIZE
-        video.pix_fmt = "yuv420p"
-        video.codec_context.thread_count = 1
-        audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono", options=AUDIO_OPTIONS)
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
-        samples = av.AudioFrame.from_ndarray(sound[None], format="fltp", layout="mono")
-        samples.sample_rate, samples.pts = SAMPLE_RATE, 0
-        container.mux(audio.encode(samples))
-        container.mux(audio.encode())
+FORMAT = MediaFormat(size=SIZE, fps=FPS, sample_rate=SAMPLE_RATE)
 
 
-@dataclass(frozen=True)
-class MediaReport:
-    """What a media build did: clips written, and clips kept because they were proven identical."""
-
-    generated: int
-    kept: int
-
-
-@cache
-def _generator_digest() -> str:
-    """SHA-256 of this module's source: a change of the generator code makes every clip new."""
-    return sha256_file(Path(__file__))
-
-
-def _tools() -> dict[str, str]:
-    """Versions of the libraries whose output goes into a clip's bytes."""
-    libraries = {name: ".".join(map(str, av.library_versions[name])) for name in ("libavcodec", "libavformat")}
-    return {"pyav": av.__version__, **libraries, "numpy": np.__version__}
-
-
-def _identity(clip: SyntheticClip, tools: dict[str, str]) -> str:
-    """A key naming everything a clip's bytes follow from: the clip, the generator source and library versions."""
-    facts = {"clip": asdict(clip), "generator": _generator_digest(), "tools": tools}
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
-
-
-def _proof(key: str, digest: str) -> str:
-    """The status-record message that ties a file's SHA-256 to the identity key it was generated under."""
-    return f"synthetic-av key={key} sha256={digest}"
-
-
-def _write_clip(clip: SyntheticClip, media_root: Path, tools: dict[str, str]) -> None:
-    """Generate one clip to a temporary name, rename it into place and record it ok."""
-    began = time.monotonic()
-    target = media_path(media_root, clip.path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    look, rng = synthetic_class(clip.label), clip.rng()
-    try:
-        _encode(partial, _frames(look, rng), _sound(look, rng))
-        digest = sha256_file(partial)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    message = _proof(_identity(clip, tools), digest)
-    seconds = round(time.monotonic() - began, 3)
-    append_record(
-        media_root,
-        StatusRecord(clip.clip_id, clip.path, "build", "ok", message, target.stat().st_size, seconds, tools),
-    )
-
-
-def write_synthetic_media(spec: SyntheticSpec, media_root: Path, overwrite: bool = False) -> MediaReport:
+def write_synthetic_media(spec: SyntheticSpec, media_root: Path, overwrite: bool = False, jobs: int = 1) -> MediaReport:
     """Generate every clip of `spec` under `media_root`, recorded ok in its status log; identical clips are kept."""
-    prepare_root(media_root)
-    latest = latest_status(media_root)
-    tools = _tools()
-    todo, kept, clashes = [], 0, []
-    for clip in spec.clips():
-        target = media_path(media_root, clip.path)
-        record = latest.get(clip.clip_id)
-        if not is_finished(record, target):
-            todo.append(clip)
-        elif record.action == "build" and record.message == _proof(_identity(clip, tools), sha256_file(target)):
-            kept += 1
-        else:
-            clashes.append(target)
-            todo.append(clip)
-    if clashes and not overwrite:
-        raise AvnbError(
-            f"{media_root} already holds {len(clashes)} synthetic-av clip(s) in use that differ from this build "
-            f"(e.g. {clashes[0]}: another seed or generator version, or changed since); pass --overwrite to "
-            f"replace them, or choose another --media-root"
-        )
-    for clip in todo:
-        _write_clip(clip, media_root, tools)
-    return MediaReport(generated=len(todo), kept=kept)
+    return write_generated_media(NAME, spec.clips(), media_root, FORMAT, [Path(__file__)], overwrite, jobs)
