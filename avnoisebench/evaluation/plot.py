@@ -1,7 +1,14 @@
-"""Accuracy against noise rate or against γ, drawn with matplotlib's Agg canvas and returned as PNG bytes."""
+"""Accuracy against noise rate or against γ, and per-sample score histograms, drawn with matplotlib's Agg canvas and
+returned as PNG bytes."""
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from avnoisebench.harness.run import SampleScores
 
 FAMILIES = {"sym": "symmetric label noise", "asym": "asymmetric label noise"}
 
