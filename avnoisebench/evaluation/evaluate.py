@@ -35,6 +35,7 @@ def evaluate_predictions(
     run: Path | None = None,
     track: str | None = None,
     run_code_version: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Evaluation:
     """C@1, C@5 and V@1 of a predictions file on the test split of `folder`, as a result record."""
     if not method.strip():
@@ -60,6 +61,7 @@ def evaluate_predictions(
         code_version=code_version(),
         track=track,
         run_code_version=run_code_version,
+        options=options,
     )
     return Evaluation(record, tuple(warnings))
 
@@ -99,6 +101,7 @@ def evaluate_run(run_dir: Path, folder: Path | None = None) -> Evaluation:
         run=run_dir,
         track=config.get("track"),
         run_code_version=config.get("code_version"),
+        options=config.get("method_options"),
     )
 
 

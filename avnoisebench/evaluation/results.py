@@ -1,7 +1,7 @@
 """The results log: one dated JSON line per evaluated predictions file, appended atomically."""
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ DEFAULT_RESULTS = Path("results.jsonl")
 
 @dataclass(frozen=True)
 class ResultRecord:
-    """One evaluation: which benchmark, config, method and seed, its metrics, and where it came from."""
+    """One evaluation: which benchmark, config, method (and its options) and seed, its metrics, where it came from."""
 
     benchmark: str
     benchmark_lock_sha256: str
@@ -29,6 +29,7 @@ class ResultRecord:
     code_version: str
     track: str | None
     run_code_version: str | None = None
+    options: dict[str, Any] | None = None
 
 
 def utc_now() -> str:
@@ -41,7 +42,7 @@ def append_result(results_path: Path, record: ResultRecord) -> None:
     append_line(results_path, asdict(record))
 
 
-_REQUIRED = [f.name for f in fields(ResultRecord) if f.name != "run_code_version"]
+_REQUIRED = [f.name for f in fields(ResultRecord) if f.default is MISSING]
 
 
 def _record(path: Path, number: int, data: Any) -> ResultRecord:
