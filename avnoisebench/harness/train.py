@@ -18,6 +18,7 @@ from avnoisebench.harness.data import CachedSource, RawSource, TrainData
 from avnoisebench.harness.method import Budget, Predictor
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import PREDICTIONS, RunLog, prepare_run_dir
+from avnoisebench.harness.truth import HiddenTruth
 from avnoisebench.loaders.clips import ClipDataset, collate_clips
 from avnoisebench.media.audio import LogMelConfig
 from avnoisebench.media.decode import ClipSampling, normalize_video
@@ -85,8 +86,8 @@ def cached(settings: TrainSettings, split: str) -> CachedClips:
     )
 
 
-def train_data(settings: TrainSettings, num_classes: int, rank: int, world: int) -> TrainData:
-    """The training split on the chosen track."""
+def train_data(settings: TrainSettings, num_classes: int, rank: int, world: int) -> tuple[TrainData, HiddenTruth]:
+    """The training split on the chosen track, and its hidden truth (clean labels, mismatch flags) for the run log."""
     common = {
         "num_classes": num_classes,
         "batch_size": settings.batch_size,
@@ -97,12 +98,15 @@ def train_data(settings: TrainSettings, num_classes: int, rank: int, world: int)
     }
     if settings.track == "cached":
         cache = cached(settings, "train")
-        return TrainData(cache.labels, cache.valid, CachedSource(cache), **common)
+        truth = HiddenTruth.from_lists(cache.labels, cache.clean_labels, cache.nc_flags, cache.valid)
+        return TrainData(cache.labels, cache.valid, CachedSource(cache), **common), truth
     args = (settings.folder, settings.config, "train", settings.media_root)
     train = ClipDataset(*args, mode="train", sampling=settings.sampling, audio=settings.audio, seed=settings.seed)
     fixed_sampling = ClipSampling(**{**asdict(settings.sampling), "num_views": 1})
     fixed = ClipDataset(*args, mode="eval", sampling=fixed_sampling, audio=settings.audio)
-    return TrainData(train.labels, np.ones(len(train), dtype=bool), RawSource(train, fixed, settings.workers), **common)
+    valid = np.ones(len(train), dtype=bool)
+    truth = HiddenTruth.from_lists(train.labels, train.clean_labels, train.nc_flags, valid)
+    return TrainData(train.labels, valid, RawSource(train, fixed, settings.workers), **common), truth
 
 
 def _scores(predictor: Predictor, video: torch.Tensor, audio: torch.Tensor, device: str) -> np.ndarray:
@@ -174,9 +178,9 @@ def run_training(settings: TrainSettings, resume: bool = False) -> Path:
     model = build_model(
         settings.model, num_classes, visual_weights=settings.visual_weights, audio_weights=settings.audio_weights
     ).to(settings.device)
-    data = train_data(settings, num_classes, rank, world)
+    data, truth = train_data(settings, num_classes, rank, world)
     fitted = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    log = RunLog(settings.out, rank, resume)
+    log = RunLog(settings.out, rank, resume, truth)
     budget = Budget(settings.epochs, settings.batch_size, settings.lr, settings.device, settings.seed)
     predictor = method.fit(fitted, data, budget, log)
     if rank == 0:
