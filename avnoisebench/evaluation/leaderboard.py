@@ -44,6 +44,7 @@ class Entry:
     seeds: int | None
     mean: dict[str, float]
     std: dict[str, float | None]
+    runs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ def aggregate(records: Iterable[ResultRecord]) -> list[Entry]:
                 seeds=len(group),
                 mean={m: float(v) for m, v in zip(METRICS, values.mean(axis=0), strict=True)},
                 std={m: None if s is None else float(s) for m, s in zip(METRICS, std, strict=True)},
+                runs=tuple(r.run for r in group if r.run),
             )
         )
     return entries
@@ -266,10 +268,14 @@ def noise_series(entries: list[Entry], metric: str = PLOT_METRIC) -> list[Series
 
 
 def to_html(tables: list[BenchmarkTable]) -> str:
-    """A self-contained page: per benchmark build an inline V@1-vs-noise plot and the table."""
+    """A self-contained page: the study layout (paper-style tables, variants, inline figures, the paper's numbers
+    apart), then per benchmark build an inline V@1-vs-noise plot and the table of every row."""
+    from avnoisebench.evaluation.study import build_study, study_html
+
     body = ["<h1>avnoisebench leaderboard</h1>", f"<p>{html.escape(describe(tables))}</p>"]
+    body += [*study_html(build_study(tables)), "<h2>Every row, by benchmark build</h2>"]
     for table in tables:
-        body.append(f"<h2>{html.escape(table.title)}</h2>")
+        body.append(f"<h3>{html.escape(table.title)}</h3>")
         series = noise_series(table.entries)
         if series:
             data = base64.b64encode(accuracy_vs_noise_png(table.title, series, PLOT_METRIC)).decode("ascii")
