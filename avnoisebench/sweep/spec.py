@@ -1,0 +1,299 @@
+"""Sweep files: a TOML grid (benchmarks × configs × methods × seeds × varied settings and options) and its cells."""
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from avnoisebench.dataset.layout import LOCK, config_names, read_card_metadata
+from avnoisebench.errors import AvnbError
+from avnoisebench.harness.train import TRACKS, TrainSettings
+from avnoisebench.loaders.decoding import benchmark_decoding
+from avnoisebench.media.audio import LogMelConfig
+from avnoisebench.media.decode import ClipSampling
+
+TOP_KEYS = ("name", "runs", "results", "settings", "options", "grid")
+GRID_KEYS = ("benchmarks", "configs", "methods", "seeds", "settings", "options", "vary")
+VARY_KEYS = ("settings", "options")
+SETTINGS: dict[str, type] = {
+    "track": str,
+    "model": str,
+    "epochs": int,
+    "batch_size": int,
+    "lr": float,
+    "device": str,
+    "workers": int,
+    "media_root": Path,
+    "cache_dir": Path,
+    "visual_weights": Path,
+    "audio_weights": Path,
+    "sampling": ClipSampling,
+    "audio": LogMelConfig,
+}
+"""Harness settings a sweep file may give, by type; `sampling` and `audio` are tables of fields that replace those of
+the benchmark's recommended decoding."""
+NOT_IDENTITY = ("folder", "out", "media_root", "cache_dir", "device", "workers", "method_options")
+DEFAULT_MEDIA_ROOT = Path("avnb-data/media")
+KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One grid of a sweep file: its axes, the settings and method options its cells share, and the varied ones."""
+
+    benchmarks: list[Path]
+    configs: list[str]
+    methods: list[str]
+    seeds: list[int]
+    settings: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vary_settings: dict[str, list[Any]] = field(default_factory=dict)
+    vary_options: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep file: its grids and where it writes run folders and the results log."""
+
+    path: Path
+    name: str
+    runs: Path
+    results: Path
+    grids: list[Grid]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid: its harness settings (run folder named by `key`), the grid values it varies, its label."""
+
+    settings: TrainSettings
+    varied: dict[str, Any]
+    key: str
+
+    @property
+    def label(self) -> str:
+        """The method name, followed by the varied grid values: `ntl[ablation=ins]`; the results log's method."""
+        if not self.varied:
+            return self.settings.method
+        return f"{self.settings.method}[{', '.join(f'{k}={_show(v)}' for k, v in self.varied.items())}]"
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _fail(path: Path, key: str, problem: str, fix: str) -> AvnbError:
+    return AvnbError(f"sweep file {path}: {key} {problem}; {fix}")
+
+
+def _table(path: Path, key: str, value: Any, known: tuple[str, ...] | None = None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, key, f"is {type(value).__name__}, not a table", f"write it as [{key}]")
+    unknown = sorted(set(value) - set(known)) if known is not None else []
+    if unknown:
+        raise _fail(path, f"{key}.{unknown[0]}" if key else unknown[0], "is not a known key", f"use {', '.join(known)}")
+    return value
+
+
+def _list(path: Path, key: str, value: Any, kind: type) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise _fail(path, key, "must be a non-empty list", f"write e.g. {key.rsplit('.', 1)[-1]} = [...]")
+    bad = [v for v in value if not isinstance(v, kind) or (kind is int and isinstance(v, bool))]
+    if bad:
+        wanted = {str: "strings", int: "integers"}[kind]
+        raise _fail(path, key, f"holds {bad[0]!r}", f"list {wanted} only")
+    if len(set(map(json.dumps, value))) != len(value):
+        raise _fail(path, key, "repeats a value", "list each value once")
+    return value
+
+
+def _setting(path: Path, key: str, name: str, value: Any) -> Any:
+    """A harness setting converted to the type TrainSettings holds."""
+    kind = SETTINGS.get(name)
+    if kind is None:
+        raise _fail(path, key, "is not a harness setting", f"use one of {', '.join(SETTINGS)}")
+    if kind in (ClipSampling, LogMelConfig):
+        known = {f.name: type(f.default) for f in fields(kind)}
+        table = _table(path, key, value, tuple(known))
+        return {k: _setting_value(path, f"{key}.{k}", v, known[k]) for k, v in table.items()}
+    converted = _setting_value(path, key, value, kind)
+    if name == "track" and converted not in TRACKS:
+        raise _fail(path, key, f"is {converted!r}", f"use one of {', '.join(TRACKS)}")
+    return converted
+
+
+def _setting_value(path: Path, key: str, value: Any, kind: type) -> Any:
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    wanted = {Path: "a path string", int: "an integer", float: "a number", str: "a string"}[kind]
+    raise _fail(path, key, f"is {value!r}, not {wanted}", f"write {wanted}")
+
+
+def load_sweep(path: Path, runs: Path | None = None, results: Path | None = None) -> Sweep:
+    """Read and check a sweep file (`runs` and `results` replace the file's); every problem is one AvnbError naming
+    the key and the fix."""
+    if not path.is_file():
+        raise AvnbError(f"sweep file {path} not found; pass a TOML file such as sweeps/paper-avmnist.toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise AvnbError(f"sweep file {path} is not valid TOML ({exc}); fix the syntax there") from exc
+    _table(path, "", data, TOP_KEYS)
+    if "grid" not in data:
+        raise _fail(path, "[grid]", "is missing", "add a [grid] table with benchmarks, configs, methods and seeds")
+    tables = data["grid"] if isinstance(data["grid"], list) else [data["grid"]]
+    keys = [f"grid[{i}]" for i in range(len(tables))] if isinstance(data["grid"], list) else ["grid"]
+    settings = _settings(path, "settings", data.get("settings", {}))
+    options = _table(path, "options", data.get("options", {}))
+    grids = [_grid(path, key, table, settings, options) for key, table in zip(keys, tables, strict=True)]
+    unused = sorted(set(options) - {m for g in grids for m in g.methods})
+    if unused:
+        raise _fail(path, f"options.{unused[0]}", "names a method that no grid runs", "add it to a grid's methods")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise _fail(path, "name", f"is {name!r}", "give a non-empty string")
+    runs = runs or _setting_value(path, "runs", data.get("runs", f"runs/{name}"), Path)
+    results = results or _setting_value(path, "results", data.get("results", str(runs / "results.jsonl")), Path)
+    return Sweep(path=path, name=name, runs=runs, results=results, grids=grids)
+
+
+def _settings(path: Path, key: str, value: Any) -> dict[str, Any]:
+    return {name: _setting(path, f"{key}.{name}", name, v) for name, v in _table(path, key, value).items()}
+
+
+def _grid(path: Path, key: str, value: Any, settings: dict[str, Any], options: dict[str, Any]) -> Grid:
+    """One grid table, with the file's shared settings and options under its own."""
+    grid = _table(path, key, value, GRID_KEYS)
+    for required in ("benchmarks", "configs", "methods", "seeds"):
+        if required not in grid:
+            raise _fail(path, f"{key}.{required}", "is missing", f"add {required} = [...] to [{key.split('[')[0]}]")
+    methods = _list(path, f"{key}.methods", grid["methods"], str)
+    vary = _table(path, f"{key}.vary", grid.get("vary", {}), VARY_KEYS)
+    vary_settings = {
+        name: [
+            _setting(path, f"{key}.vary.settings.{name}", name, v)
+            for v in _list(path, f"{key}.vary.settings.{name}", values, object)
+        ]
+        for name, values in _table(path, f"{key}.vary.settings", vary.get("settings", {})).items()
+    }
+    own_settings = _settings(path, f"{key}.settings", grid.get("settings", {}))
+    shared = sorted(set(own_settings) & set(vary_settings))
+    if shared:
+        raise _fail(path, f"{key}.vary.settings.{shared[0]}", f"is also in {key}.settings", "keep it in one of them")
+    fixed = {k: v for k, v in {**settings, **own_settings}.items() if k not in vary_settings}
+    own = _method_tables(path, f"{key}.options", grid.get("options", {}), methods, lambda k, v: v)
+    vary_options = _method_tables(
+        path, f"{key}.vary.options", vary.get("options", {}), methods, lambda k, v: _list(path, k, v, object)
+    )
+    merged = {
+        m: {k: v for k, v in {**options.get(m, {}), **own.get(m, {})}.items() if k not in vary_options.get(m, {})}
+        for m in methods
+    }
+    return Grid(
+        benchmarks=[Path(b) for b in _list(path, f"{key}.benchmarks", grid["benchmarks"], str)],
+        configs=_list(path, f"{key}.configs", grid["configs"], str),
+        methods=methods,
+        seeds=_list(path, f"{key}.seeds", grid["seeds"], int),
+        settings=fixed,
+        options=merged,
+        vary_settings=vary_settings,
+        vary_options=vary_options,
+    )
+
+
+def _method_tables(path: Path, key: str, value: Any, methods: list[str], check: Any) -> dict[str, dict[str, Any]]:
+    tables = _table(path, key, value)
+    for method, table in tables.items():
+        if method not in methods:
+            raise _fail(
+                path, f"{key}.{method}", "names a method the grid does not run", "add it to methods or remove it"
+            )
+        _table(path, f"{key}.{method}", table)
+    return {m: {k: check(f"{key}.{m}.{k}", v) for k, v in t.items()} for m, t in tables.items()}
+
+
+def _lock(path: Path, folder: Path) -> str:
+    if not (folder / LOCK).is_file():
+        raise _fail(
+            path,
+            "grid.benchmarks",
+            f"names {folder}, which is not a built benchmark folder (no {LOCK})",
+            "build it with `avnb build ...` first (relative paths count from the working directory)",
+        )
+    return hashlib.sha256((folder / LOCK).read_bytes()).hexdigest()
+
+
+def _method_defaults(path: Path, method: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The method's resolved options (its defaults updated by `given`), checked by the method itself."""
+    from avnoisebench.harness.registry import load_method
+
+    try:
+        return dict(load_method(method)(**given).options)
+    except AvnbError as exc:
+        raise AvnbError(f"sweep file {path}: options of {method!r}: {exc}") from exc
+
+
+def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+
+
+def cell_key(settings: TrainSettings, lock_sha256: str, options: dict[str, Any], label: str) -> str:
+    """A stable digest of what a cell's result depends on: benchmark build, config, method and its resolved options,
+    seed, the training and decoding settings, and its label (not where files live, nor the device)."""
+    identity = {k: v for k, v in asdict(settings).items() if k not in NOT_IDENTITY}
+    payload = {**identity, "benchmark_lock_sha256": lock_sha256, "method_options": options, "label": label}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
+
+
+def expand(sweep: Sweep) -> list[Cell]:
+    """Every cell of the sweep's grids, seeds outermost (an interrupted sweep has whole seeds done first), each once;
+    checks the benchmarks, their configs and the methods' options before anything runs."""
+    cells = sorted((cell for grid in sweep.grids for cell in _grid_cells(sweep, grid)), key=lambda c: c.settings.seed)
+    unique: dict[str, Cell] = {}
+    for cell in cells:
+        unique.setdefault(cell.key, cell)
+    return list(unique.values())
+
+
+def _grid_cells(sweep: Sweep, grid: Grid) -> list[Cell]:
+    locks = {folder: _lock(sweep.path, folder) for folder in grid.benchmarks}
+    for folder in grid.benchmarks:
+        missing = [c for c in grid.configs if c not in (names := config_names(read_card_metadata(folder)))]
+        if missing:
+            raise _fail(
+                sweep.path, "configs", f"names {missing[0]!r}, which {folder} does not have", f"use {', '.join(names)}"
+            )
+    cells = []
+    for seed, folder, config, method in itertools.product(grid.seeds, grid.benchmarks, grid.configs, grid.methods):
+        for setting_values in _product(grid.vary_settings):
+            for option_values in _product(grid.vary_options.get(method, {})):
+                given = {**grid.options.get(method, {}), **option_values}
+                options = _method_defaults(sweep.path, method, given)
+                base = TrainSettings(
+                    folder=folder,
+                    config=config,
+                    method=method,
+                    media_root=DEFAULT_MEDIA_ROOT,
+                    out=sweep.runs,
+                    seed=seed,
+                    cache_dir=sweep.runs / "cache",
+                    method_options=given,
+                )
+                values = {**grid.settings, **setting_values}
+                sampling, audio = benchmark_decoding(folder, **values.pop("sampling", {}))
+                audio = replace(audio, **values.pop("audio", {}))
+                settings = replace(base, sampling=sampling, audio=audio, **values)
+                cell = Cell(settings, {**setting_values, **option_values}, "")
+                key = cell_key(settings, locks[folder], options, cell.label)
+                cells.append(Cell(replace(settings, out=sweep.runs / key), cell.varied, key))
+    return cells

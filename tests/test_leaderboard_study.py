@@ -1,0 +1,111 @@
+"""The paper's layout: Tables I/II with nc column groups, Table III variants, γ curve, ω histograms, `avnb report`."""
+
+import re
+from pathlib import Path
+
+import torch
+from test_leaderboard import result
+from typer.testing import CliRunner
+
+from avnoisebench.cli.main import app
+from avnoisebench.evaluation.leaderboard import build_leaderboard, to_html
+from avnoisebench.evaluation.results import append_result
+from avnoisebench.evaluation.study import build_study, parse_label, split_setting, to_study_markdown
+from avnoisebench.harness.run import RunLog
+
+AVMNIST = {"benchmark": "av-mnist", "benchmark_lock_sha256": "c" * 64}
+
+
+def records(run: Path | None = None) -> list:
+    rows = []
+    for seed in (0, 1):
+        for nc in ("nc0", "nc40"):
+            for noise, base in (("sym20", 80.0), ("sym60", 50.0), ("asym40", 60.0)):
+                for method, bonus in (("ntl", 5.0), ("late-fusion", 0.0)):
+                    v1 = base + bonus - (10.0 if nc == "nc40" else 0.0) + seed
+                    rows.append(result(method, f"{nc}-{noise}", seed, v1 - 2, 99.0, v1, **AVMNIST))
+        for value, v1 in (("none", 40.0), ("ins", 45.0), ("cat", 42.0), ("full", 47.0)):
+            rows.append(result(f"ntl[ablation={value}]", "nc40-sym60", seed, v1, 90.0, v1, **AVMNIST))
+    for noise in ("sym20", "sym60"):
+        for gamma in (0.0, 0.5, 1.0):
+            rows.append(result(f"ntl[gamma={gamma}]", f"nc40-{noise}", 0, 50 + 10 * gamma, 90.0, 50.0, **AVMNIST))
+    if run is not None:
+        rows.append(result("ntl", "nc40-sym80", 0, 30.0, 60.0, 31.0, run=str(run), **AVMNIST))
+    return rows
+
+
+def test_labels_and_settings_are_parsed() -> None:
+    assert parse_label("ntl[ablation=ins, gamma=0.2]") == ("ntl", {"ablation": "ins", "gamma": "0.2"})
+    assert parse_label("late-fusion") == ("late-fusion", {})
+    assert split_setting("av-mnist", "nc20-sym40") == ("av-mnist", "nc20", "sym40")
+    assert split_setting("mini-kinetics-nc30", "asym20") == ("mini-kinetics", "nc30", "asym20")
+    assert split_setting("ucf101-av", "sym40") == ("ucf101-av", "", "sym40")
+
+
+def test_tables_one_two_and_three(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    RunLog(run).sample_scores(7, "omega", torch.linspace(0, 1, 50))
+    tables = build_leaderboard(records(run))
+    study = build_study(tables)
+    [sym, asym] = study.measured
+    assert sym.columns == asym.columns == ["av-mnist nc0", "av-mnist nc40"]
+    assert [(rate, method) for rate, method, _ in sym.rows] == [
+        (20.0, "late-fusion"),
+        (20.0, "ntl"),
+        (60.0, "late-fusion"),
+        (60.0, "ntl"),
+        (80.0, "ntl"),
+    ]
+    text = to_study_markdown(study, tables, "results")
+    assert "| noise | method | av-mnist nc0 (C@1 / C@5 / V@1) | av-mnist nc40 (C@1 / C@5 / V@1) |" in text
+    assert (
+        "| 20% | ntl | 83.50 ± 0.71 / 99.00 ± 0.00 / 85.50 ± 0.71 | 73.50 ± 0.71 / 99.00 ± 0.00 / 75.50 ± 0.71 |"
+        in text
+    )
+    assert "| 80% | ntl |  | 30.00 ± — / 60.00 ± — / 31.00 ± — |" in text
+    [ablation] = study.variants
+    assert ablation.title == "ntl: ablation on av-mnist nc40-sym60 (cached track)"
+    assert [value for value, _ in ablation.rows] == ["none", "ins", "cat", "full"]
+    assert "| full | 47.00 ± 0.00 | 90.00 ± 0.00 | 47.00 ± 0.00 |" in text
+    names = [f.name for f in study.figures]
+    assert names == [
+        "noise-av-mnist-nc0-cccccccc.png",
+        "noise-av-mnist-nc40-cccccccc.png",
+        "gamma-ntl-cached.png",
+        "omega-ntl-av-mnist-nc40-sym80.png",
+    ]
+    assert all(f.png.startswith(b"\x89PNG") for f in study.figures) and "](results/gamma-ntl-cached.png)" in text
+    paper = text.split("## The paper's numbers")[1]
+    assert "| ucf101-av (C@1 / C@5 / V@1) | mini-kinetics nc10 (C@1 / C@5 / V@1) |" in paper
+    methods = [line.split(" | ")[1] for line in paper.splitlines() if line.startswith("| 20% |")][:6]
+    assert methods == [f"{m} (paper)" for m in ("G-Blend", "MRL", "XDC*", "AV-R", "AdaMML", "Ours")]
+
+
+def test_html_shows_the_study_and_keeps_the_paper_apart() -> None:
+    page = to_html(build_leaderboard(records()))
+    sections = re.findall(r"<h2>(.+?)</h2>", page)
+    assert sections == [
+        "Label and correspondence noise (Tables I and II layout)",
+        "Variants (Table III layout)",
+        "Figures",
+        "The paper's numbers (UCF101-AV, mini-Kinetics), kept apart",
+        "Every row, by benchmark build",
+    ]
+    assert '<th colspan="3">av-mnist nc40</th>' in page and "<td>ntl[ablation=cat]</td>" in page
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 3 + 5  # 2 noise + γ; the paper's 5 benchmarks
+
+
+def test_cli_report(tmp_path: Path) -> None:
+    log = tmp_path / "results.jsonl"
+    for record in records():
+        append_result(log, record)
+    done = CliRunner().invoke(app, ["report", str(log), "--out", str(tmp_path / "docs" / "results.md")])
+    assert done.exit_code == 0 and "and 3 figure(s)" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "docs" / "results").iterdir())[0] == "gamma-ntl-cached.png"
+    assert (
+        "![ntl: C@1 against a constant γ (cached track)](results/gamma-ntl-cached.png)"
+        in (tmp_path / "docs" / "results.md").read_text()
+    )
+    done = CliRunner().invoke(app, ["report", str(log), "--out", str(tmp_path / "results.html")])
+    assert done.exit_code == 2 and "must be a .md file" in done.stderr

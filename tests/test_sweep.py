@@ -1,0 +1,169 @@
+"""`avnb sweep`: sweep files, cell keys, skipping finished cells, resuming interrupted ones, parallel jobs."""
+
+import json
+import math
+import shutil
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from harnesskit import SAMPLING, build_bench
+from typer.testing import CliRunner
+
+from avnoisebench.cli.main import app
+from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.results import read_results
+from avnoisebench.harness.run import CHECKPOINT, PREDICTIONS
+from avnoisebench.sweep import expand, load_sweep, run_sweep
+from avnoisebench.sweep.runner import ERROR_FILE
+
+SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return build_bench(tmp_path_factory.mktemp("sweepbench"))
+
+
+def sweep_file(path: Path, bench: tuple[Path, Path], grid: str = "", extra: str = "") -> Path:
+    """A tiny grid on the test bench: late-fusion, 2 epochs, clean and sym40, seeds 0 and 1 (4 cells)."""
+    folder, media = bench
+    sampling = ", ".join(f"{k} = {v}" for k, v in asdict(SAMPLING).items())
+    path.write_text(
+        f'runs = "{path.parent / "runs"}"\n'
+        f"[grid]\n"
+        f'benchmarks = ["{folder}"]\n'
+        f'configs = ["clean", "sym40"]\n'
+        f'methods = ["late-fusion"]\n'
+        f"seeds = [0, 1]\n{grid}\n"
+        f"[settings]\n"
+        f'track = "cached"\nmodel = "small"\nepochs = 2\nbatch_size = 16\nlr = 3e-3\n'
+        f'media_root = "{media}"\ncache_dir = "{folder.parent / "cache"}"\n'
+        f"sampling = {{ {sampling} }}\n{extra}"
+    )
+    return path
+
+
+def test_cells_keys_and_labels(tmp_path: Path, bench: tuple[Path, Path]) -> None:
+    plan = load_sweep(sweep_file(tmp_path / "s.toml", bench, grid="vary.settings.lr = [0.001, 0.003]"))
+    cells = expand(plan)
+    assert len(cells) == 8 and len({c.key for c in cells}) == 8
+    assert [c.settings.seed for c in cells] == [0] * 4 + [1] * 4  # seeds outermost
+    assert {c.label for c in cells} == {"late-fusion[lr=0.001]", "late-fusion[lr=0.003]"}
+    assert all(c.settings.out == plan.runs / c.key and c.settings.epochs == 2 for c in cells)
+    moved = load_sweep(plan.path, runs=tmp_path / "elsewhere")
+    assert [c.key for c in expand(moved)] == [c.key for c in cells]  # where files live is not part of a cell
+    assert moved.results == tmp_path / "elsewhere" / "results.jsonl"
+
+
+def test_skip_resume_and_parallel(tmp_path: Path, bench: tuple[Path, Path]) -> None:
+    plan = load_sweep(sweep_file(tmp_path / "s.toml", bench))
+    first = run_sweep(plan, jobs=2, threads=1)
+    assert (first.total, first.skipped, Counter(o.status for o in first.outcomes)) == (4, 0, {"trained": 4})
+    records = {Path(r.run).name: r for r in read_results(plan.results)}
+    assert len(records) == 4 and {r.method for r in records.values()} == {"late-fusion"}
+    assert all(r.options == {} and r.track == "cached" for r in records.values())
+
+    assert run_sweep(plan).outcomes == []  # everything is in the log
+    # interruptions: after predicting (no record yet), after the last checkpoint, before anything was written
+    cells = expand(plan)
+    lines = plan.results.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if Path(json.loads(line)["run"]).name not in {c.key for c in cells[:3]}]
+    plan.results.write_text("".join(kept))
+    (cells[1].settings.out / PREDICTIONS).unlink()
+    assert (cells[1].settings.out / CHECKPOINT).is_file()
+    shutil.rmtree(cells[2].settings.out)
+    cells[2].settings.out.mkdir()
+    (cells[2].settings.out / "stray.tmp").write_text("torn")
+    again = run_sweep(plan)
+    assert again.skipped == 1 and [o.status for o in again.outcomes] == ["evaluated", "resumed", "trained"]
+    after = read_results(plan.results)
+    assert Counter(Path(r.run).name for r in after) == Counter(c.key for c in cells)
+    for outcome in again.outcomes:  # seeded: the same numbers as the uninterrupted sweep
+        assert outcome.metrics == records[outcome.cell.key].metrics
+
+
+def test_a_failing_cell_is_reported_and_retried(tmp_path: Path, bench: tuple[Path, Path]) -> None:
+    path = sweep_file(tmp_path / "s.toml", bench)
+    path.write_text(path.read_text().replace('"small"', '"mlp"'))  # needs feature sizes the harness does not give
+    plan = load_sweep(path)
+    summary = run_sweep(plan, limit=1)
+    [failed] = summary.failed
+    assert "traceback in" in (failed.error or "") and (failed.cell.settings.out / ERROR_FILE).is_file()
+    assert not plan.results.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[grid\n", "is not valid TOML"),
+        ('speed = 1\n[grid]\nbenchmarks = ["b"]\n', "speed is not a known key; use name, runs, results, settings"),
+        ('[grid]\nbenchmarks = ["b"]\nconfigs = ["clean"]\nmethods = ["late-fusion"]\n', "grid.seeds is missing"),
+        ('[grid]\nbenchmarks = []\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n', "grid.benchmarks must be a non"),
+        ('[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0, "1"]\n', "grid.seeds holds '1'"),
+        (
+            '[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n[settings]\nepochs = 1.5\n',
+            "settings.epochs is 1.5, not an integer; write an integer",
+        ),
+        (
+            '[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n[settings]\nepoch = 1\n',
+            "settings.epoch is not a harness setting; use one of track, model, epochs",
+        ),
+        (
+            '[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n[settings]\ntrack = "gpu"\n',
+            "settings.track is 'gpu'; use one of raw, cached",
+        ),
+        (
+            '[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n[options.ntl]\ngamma = 1\n',
+            "options.ntl names a method that no grid runs; add it to a grid's methods",
+        ),
+    ],
+)
+def test_bad_sweep_files(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(AvnbError) as error:
+        load_sweep(tmp_path / "bad.toml")
+    assert str(error.value).startswith(f"sweep file {tmp_path / 'bad.toml'}") and message in str(error.value)
+
+
+def test_bad_grid_values_are_named(tmp_path: Path, bench: tuple[Path, Path]) -> None:
+    cases = [
+        ("\n[options.late-fusion]\nalpha = 1\n", "has no option(s) alpha"),
+        ("", "configs names 'sym90', which"),
+    ]
+    for extra, message in cases:
+        path = sweep_file(tmp_path / "s.toml", bench, extra=extra)
+        if not extra:
+            path.write_text(path.read_text().replace('"sym40"', '"sym90"'))
+        with pytest.raises(AvnbError, match=f"sweep file {path}") as error:
+            expand(load_sweep(path))
+        assert message in str(error.value)
+    path = sweep_file(tmp_path / "s.toml", bench)
+    path.write_text(path.read_text().replace(str(bench[0]), str(tmp_path / "absent")))
+    with pytest.raises(AvnbError, match="not a built benchmark folder"):
+        expand(load_sweep(path))
+
+
+def test_shipped_sweep_files_parse() -> None:
+    sizes = {}
+    for path in sorted(SWEEPS.glob("*.toml")):
+        total = 0
+        for grid in load_sweep(path).grids:
+            axes = [len(grid.benchmarks), len(grid.configs), len(grid.methods), len(grid.seeds)]
+            axes += [len(v) for v in grid.vary_settings.values()]
+            axes += [len(v) for table in grid.vary_options.values() for v in table.values()]
+            total += math.prod(axes)
+        sizes[path.stem] = total
+    assert sizes == {"paper-avmnist": 378, "ablation-avmnist": 12, "gamma-avmnist": 24, "paper-gpu": 540}
+
+
+runner = CliRunner()
+
+
+def test_cli_dry_run_and_errors(tmp_path: Path, bench: tuple[Path, Path]) -> None:
+    path = sweep_file(tmp_path / "s.toml", bench)
+    done = runner.invoke(app, ["sweep", str(path), "--dry-run"])
+    assert done.exit_code == 0 and "4 cells, 4 to run" in done.stdout and done.stdout.count("todo ") == 4
+    done = runner.invoke(app, ["sweep", str(tmp_path / "absent.toml")])
+    assert done.exit_code == 2 and "sweep file" in done.stderr and "not found" in done.stderr
