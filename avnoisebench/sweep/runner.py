@@ -129,7 +129,7 @@ def _prepare_caches(cells: list[Cell], reporter: Reporter) -> None:
         group = (s.folder, s.media_root, s.sampling, s.audio, s.cache_dir)
         if s.track == "cached" and group not in seen:
             seen.add(group)
-            reporter.note(f"decoding {s.folder} into the cache {s.cache_dir}")
+            reporter.note(f"cache of {s.folder} in {s.cache_dir} (decoded once, if not there yet)")
             for split in ("train", "test"):
                 cached(s, split)
 
