@@ -48,11 +48,15 @@ def train(
     cache_dir: Annotated[
         Path | None, typer.Option(help="Shared cache for the cached track (default RUN/cache).")
     ] = None,
-    frames: Annotated[int, typer.Option(help="Frames per clip.")] = 8,
-    stride: Annotated[float, typer.Option(help="Seconds between frames.")] = 0.25,
-    views: Annotated[int, typer.Option(help="Evaluation views per test video.")] = 10,
-    short_side: int = 128,
-    crop: int = 112,
+    frames: Annotated[int | None, typer.Option(help="Frames per clip (default: the benchmark's, else 8).")] = None,
+    stride: Annotated[
+        float | None, typer.Option(help="Seconds between frames (default: benchmark's, else 0.25).")
+    ] = None,
+    views: Annotated[int | None, typer.Option(help="Evaluation views per test video (default 10).")] = None,
+    short_side: Annotated[
+        int | None, typer.Option(help="Resize the short side to this (default: benchmark's, else 128).")
+    ] = None,
+    crop: Annotated[int | None, typer.Option(help="Square crop size (default: the benchmark's, else 112).")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="Method option key=value (repeatable).")] = None,
     visual_weights: Annotated[Path | None, typer.Option(help="Local visual encoder checkpoint.")] = None,
     audio_weights: Annotated[Path | None, typer.Option(help="Local audio encoder checkpoint.")] = None,
@@ -60,9 +64,11 @@ def train(
 ) -> None:
     """Train a method on a benchmark and write a run folder with test predictions."""
     from avnoisebench.harness.train import TrainSettings, run_training
-    from avnoisebench.media.audio import LogMelConfig
-    from avnoisebench.media.decode import ClipSampling
+    from avnoisebench.loaders.decoding import benchmark_decoding
 
+    sampling, audio = benchmark_decoding(
+        folder, num_frames=frames, stride=stride, num_views=views, short_side=short_side, crop=crop
+    )
     settings = TrainSettings(
         folder=folder,
         config=config,
@@ -78,8 +84,8 @@ def train(
         device=device,
         workers=workers,
         cache_dir=cache_dir,
-        sampling=ClipSampling(num_frames=frames, stride=stride, num_views=views, short_side=short_side, crop=crop),
-        audio=LogMelConfig(),
+        sampling=sampling,
+        audio=audio,
         method_options=_options(option or []),
         visual_weights=visual_weights,
         audio_weights=audio_weights,

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from avnoisebench.dataset.layout import TEST_FILE, config_names, read_card_metadata, train_file
 from avnoisebench.errors import AvnbError
+from avnoisebench.loaders.decoding import benchmark_decoding
 from avnoisebench.media.audio import LogMelConfig, audio_features
 from avnoisebench.media.clips import benchmark_clips
 from avnoisebench.media.coverage import available_clips
@@ -86,7 +87,8 @@ class ClipDataset(Dataset):
     """Samples of one split of a benchmark folder, decoded from `media_root`; the label is the observed one.
 
     Frames come from the row's `clip_id`, audio from its `audio_clip_id` (another clip under synthetic
-    correspondence noise). `clean_labels` and `nc_flags` (None without an `nc_flag` column) are kept for the
+    correspondence noise). Sampling and log-mel settings default to the benchmark's recommended decoding (its card's
+    recipe), else the paper's. `clean_labels` and `nc_flags` (None without an `nc_flag` column) are kept for the
     harness's diagnostics; they are not part of a sample."""
 
     def __init__(
@@ -96,8 +98,8 @@ class ClipDataset(Dataset):
         split: str,
         media_root: str | Path,
         mode: str = "train",
-        sampling: ClipSampling = ClipSampling(),
-        audio: LogMelConfig = LogMelConfig(),
+        sampling: ClipSampling | None = None,
+        audio: LogMelConfig | None = None,
         backend: str = "auto",
         seed: int = 0,
         normalize: bool = False,
@@ -106,6 +108,9 @@ class ClipDataset(Dataset):
         if mode not in MODES:
             raise AvnbError(f"mode {mode!r} is unknown; use 'train' (one random clip) or 'eval' (all views)")
         folder, media_root = Path(folder), Path(media_root)
+        if sampling is None or audio is None:
+            recommended = benchmark_decoding(folder)
+            sampling, audio = sampling or recommended[0], audio or recommended[1]
         table = read_split(folder, config, split)
         columns = ["clip_id", "audio_clip_id", "label", "clean_label"]
         rows = table.select(columns + (["nc_flag"] if "nc_flag" in table.column_names else [])).to_pylist()
