@@ -3,6 +3,8 @@
 from pathlib import Path
 
 from avnoisebench import definitions
+from avnoisebench.benchmarks.av_mnist import NAME as AV_MNIST
+from avnoisebench.benchmarks.av_mnist import av_mnist_clips, build_av_mnist, write_av_mnist_media
 from avnoisebench.benchmarks.mini_kinetics import benchmark_name, build_mini_kinetics
 from avnoisebench.benchmarks.synthetic_av import NAME as SYNTHETIC_AV
 from avnoisebench.benchmarks.synthetic_av import SyntheticSpec, build_synthetic_av, write_synthetic_media
@@ -10,8 +12,9 @@ from avnoisebench.benchmarks.ucf101_av import NAME as UCF101_AV
 from avnoisebench.benchmarks.ucf101_av import build_ucf101_av
 from avnoisebench.dataset.write import check_destination, write_benchmark
 from avnoisebench.errors import AvnbError
-from avnoisebench.noise.correspondence import CorrespondenceSpec
+from avnoisebench.noise.correspondence import CorrespondenceSpec, parse_correspondence_levels
 from avnoisebench.noise.labels import NoiseSpec, parse_noise_configs
+from avnoisebench.sources.digits import load_digit_sources
 from avnoisebench.sources.kinetics import load_kinetics400
 from avnoisebench.sources.ucf101 import load_ucf101_split
 
@@ -83,6 +86,32 @@ def synthetic_av_folder(
     return write_benchmark(build_synthetic_av(spec), out, noise, seed, overwrite, correspondence)
 
 
+def av_mnist_folder(
+    out: Path,
+    media_root: Path,
+    sources: Path | None = None,
+    limit: int | None = None,
+    noise: list[NoiseSpec] | None = None,
+    correspondence: list[CorrespondenceSpec] | None = None,
+    overwrite: bool = False,
+    jobs: int = 1,
+) -> Path:
+    """Render the AV-MNIST clips under `media_root` (from `sources` or downloaded), then write its folder at `out`
+    with every correspondence level (default nc0-nc40) crossed with every label-noise config."""
+    noise = parse_noise_configs() if noise is None else noise
+    definition = definitions.recipe("av_mnist")
+    levels = (
+        parse_correspondence_levels(definition["correspondence_levels"]) if correspondence is None else correspondence
+    )
+    check_destination(out, overwrite)
+    digit_sources = load_digit_sources(sources, definition)
+    clips = av_mnist_clips(digit_sources, limit)
+    write_av_mnist_media(clips, media_root, overwrite, jobs)
+    benchmark = build_av_mnist(digit_sources, clips, limit)
+    return write_benchmark(benchmark, out, noise, definition["seed"], overwrite, levels)
+
+
 DEFAULT_UCF101_AV_FOLDER = Path("avnb-data") / UCF101_AV
 DEFAULT_SYNTHETIC_AV_FOLDER = Path("avnb-data") / SYNTHETIC_AV
+DEFAULT_AV_MNIST_FOLDER = Path("avnb-data") / AV_MNIST
 DEFAULT_MEDIA_ROOT = Path("avnb-data") / "media"

@@ -7,9 +7,11 @@ import typer
 from rich.table import Table
 
 from avnoisebench.benchmarks.build import (
+    DEFAULT_AV_MNIST_FOLDER,
     DEFAULT_MEDIA_ROOT,
     DEFAULT_SYNTHETIC_AV_FOLDER,
     DEFAULT_UCF101_AV_FOLDER,
+    av_mnist_folder,
     mini_kinetics_folders,
     synthetic_av_folder,
     ucf101_av_folder,
@@ -139,6 +141,33 @@ def build_synthetic_av_command(
         parse_noise_configs(noise or ()),
         overwrite,
         _levels(nc_synthetic),
+    )
+    _report([folder])
+
+
+@build_app.command("av-mnist")
+@user_errors
+def build_av_mnist_command(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_AV_MNIST_FOLDER,
+    media_root: Annotated[
+        Path, typer.Option(help="Media root that receives the rendered clips and their status records.")
+    ] = DEFAULT_MEDIA_ROOT,
+    sources: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding mnist/t10k-*.gz and fsdd/recordings/ instead of downloading them."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Keep this many samples per split (stratified by digit).")] = None,
+    jobs: Annotated[int, typer.Option(help="Processes rendering and encoding clips.")] = 2,
+    noise: Noise = None,
+    nc_synthetic: Annotated[
+        list[str] | None,
+        typer.Option("--nc-synthetic", help="Correspondence-noise levels (default nc0,nc10,nc20,nc30,nc40)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder and clips of another build.")] = False,
+) -> None:
+    """AV-MNIST-NC: MNIST digits seen and FSDD digits spoken, as real clips, with correspondence and label noise."""
+    folder = av_mnist_folder(
+        out, media_root, sources, limit, parse_noise_configs(noise or ()), _levels(nc_synthetic), overwrite, jobs
     )
     _report([folder])
 
