@@ -190,21 +190,22 @@ def _pair(
 
 
 def av_mnist_clips(sources: DigitSources, limit: int | None = None) -> list[AvMnistClip]:
-    """Every clip of the benchmark (or `limit` per split, stratified by digit), train then test, by MNIST index."""
+    """Every clip of the benchmark (or `limit` per split, stratified by digit: a subset of the full benchmark's
+    clips, pairs included), train then test, by MNIST index."""
     definition = recipe()
     seed = definition["seed"]
     labels = read_idx(sources.mnist_labels).astype(np.int64)
     corruption = repr(sorted(definition["corruption"].items()))
     clips = []
     for split, images in _split_images(labels, definition).items():
+        takes = _takes(definition, split)
+        recordings = tuple(r for r in sources.recordings if r.index in takes)
+        pairs = _pair(split, images, labels, recordings, seed)
         if limit is not None:
             if limit < 1:
                 raise AvnbError(f"--limit {limit} must be at least 1 (samples per split)")
             rng = np.random.default_rng([seed, zlib.crc32(b"limit"), SPLIT_CODES[split]])
             images = images[stratified_take(labels[images], min(limit, images.size), rng)]
-        takes = _takes(definition, split)
-        recordings = tuple(r for r in sources.recordings if r.index in takes)
-        pairs = _pair(split, images, labels, recordings, seed)
         clips += [
             AvMnistClip(
                 split,
