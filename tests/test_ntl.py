@@ -279,9 +279,9 @@ def test_hybrid_loss_endpoints() -> None:
     model, data = vector_task(torch.arange(32) % 4, torch.randn(32, 6), torch.randn(32, 5))
     batch = next(data.batches(0))
     corrected = torch.randint(0, 4, (32,), generator=generator(15))
-    logits = model(batch.video, batch.audio)[2]
     y, y_hat = batch.label, corrected[batch.index]
     with torch.no_grad():
+        logits = model(batch.video, batch.audio)[2]
         steps = {g: float(ntl.supervised_step(model, corrected, g, batch)["loss"]) for g in (0.0, 0.7, 1.0)}
         plain = float(ntl.supervised_step(model, None, 0.0, batch)["loss"])
     assert steps[0.0] == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-6)
