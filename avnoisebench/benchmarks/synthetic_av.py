@@ -27,6 +27,11 @@ MAX_CLASSES = len(SHAPES) * len(MOTIONS)
 SPLIT_CODES = {"train": 0, "test": 1}
 SIZE, FPS, SECONDS, SAMPLE_RATE = 64, 16, 2.5, 16_000
 NUM_FRAMES = round(FPS * SECONDS)
+# What the harness decodes by default: 4 frames over 2 s at 32 x 32, a 2 s log-mel window of 101 x 32.
+DECODING = {
+    "sampling": {"num_frames": 4, "stride": 0.5, "num_views": 10, "short_side": 40, "crop": 32},
+    "audio": {"sample_rate": SAMPLE_RATE, "n_fft": 512, "hop": 320, "n_mels": 32, "fmax": SAMPLE_RATE / 2},
+}
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,7 @@ def build_synthetic_av(spec: SyntheticSpec = SyntheticSpec()) -> Benchmark:
             "split_codes": SPLIT_CODES,
             "video": f"H.264 yuv420p {SIZE}x{SIZE}, {FPS} fps, {NUM_FRAMES} frames",
             "audio": f"AAC mono {SAMPLE_RATE} Hz, {SECONDS:g} s",
+            "decoding": DECODING,
             "class_design": {
                 look.name: f"{look.shape}, motion {look.motion}; tone {look.pitch:g} Hz, {look.rhythm}"
                 for look in looks
