@@ -11,8 +11,8 @@ is 0.9 / lambda_max(D^T D) per bank (`ista_step=published` uses the Kinetics-Sou
 unrolled under autograd (`ista_detach` treats h as a constant). Prediction applies the same blend.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ from torch import nn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import sum_over_processes
+from avnoisebench.harness.loop import train_pass
 from avnoisebench.harness.method import unwrap
 
 PUBLISHED_STEPS = {"video": 2e-6, "audio": 5.8e-7}
@@ -162,26 +162,10 @@ class DefendedPredictor:
         return defended_forward(self.model, video, audio, self.defense)[2]
 
 
-def _train_epoch(
-    model: nn.Module,
-    batches: Iterator[Batch],
-    optimizer: torch.optim.Optimizer,
-    defense: Defense | None,
-    lambda_ms: float,
-) -> dict[str, float]:
-    """One epoch of Adam steps; the sample-weighted mean loss, CE and cosine over all processes."""
-    model.train()
-    sums = torch.zeros(4, dtype=torch.float64)
-    for batch in batches:
-        loss, ce, similarity = avr_loss(model, batch, defense, lambda_ms)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        values = torch.stack([loss.detach(), ce.detach(), similarity.detach(), loss.new_tensor(1.0)])
-        sums += values.double().cpu() * len(batch.index)
-    loss, ce, similarity, seen = sum_over_processes(sums.tolist(), str(next(model.parameters()).device))
-    seen = max(seen, 1)
-    return {"loss": loss / seen, "ce": ce / seen, "similarity": similarity / seen, "samples": int(seen)}
+def _avr_step(model: nn.Module, defense: Defense | None, lambda_ms: float, batch: Batch) -> dict[str, torch.Tensor]:
+    """The AV-R loss of one batch with its CE and cosine terms."""
+    loss, ce, similarity = avr_loss(model, batch, defense, lambda_ms)
+    return {"loss": loss, "ce": ce, "similarity": similarity}
 
 
 def _number(value: Any) -> bool:
@@ -285,7 +269,8 @@ class AVR(Method):
                     step_video=defense.video.step,
                     step_audio=defense.audio.step,
                 )
-            metrics = _train_epoch(model, data.batches(epoch), optimizer, defense, float(self.options["lambda_ms"]))
+            step = partial(_avr_step, model, defense, float(self.options["lambda_ms"]))
+            metrics = train_pass(model, data, epoch, [optimizer], step)
             log.epoch(epoch, stage=1 if defense is None else 2, **metrics)
             log.save_checkpoint(
                 {

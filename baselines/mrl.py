@@ -16,16 +16,16 @@ budget is one phase: every epoch optimises the joint loss.
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import train_epochs
+from avnoisebench.harness.loop import average_gradients, train_epochs
 from avnoisebench.harness.method import unwrap
 
 
@@ -122,20 +122,6 @@ class MRLPredictor:
         return torch.logsumexp(log_probs, dim=0) - math.log(len(log_probs))
 
 
-def _average_gradients_across_processes(module: nn.Module) -> None:
-    """Average `module`'s gradients over the processes of a distributed run (DDP only covers the wrapped model)."""
-    if not dist.is_initialized():
-        return
-
-    def average(grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        dist.all_reduce(grad)
-        return grad / dist.get_world_size()
-
-    for parameter in module.parameters():
-        parameter.register_hook(average)
-
-
 class MRL(Method):
     """MRL (CVPR 2021): shared unit-norm class centres, robust clustering loss and multimodal contrastive loss."""
 
@@ -169,8 +155,8 @@ class MRL(Method):
             self.options["projection"],
             generator,
         ).to(budget.device)
-        _average_gradients_across_processes(centres)
         loss = MRLLoss(float(self.options["beta"]), float(self.options["tau2"]), self.options["fusion_head"])
-        train_epochs(nn.ModuleDict({"model": model, "centres": centres}), data, budget, log, loss)
+        modules = nn.ModuleDict({"model": model, "centres": centres})
+        train_epochs(modules, data, budget, log, loss, partial(average_gradients, centres))
         centres.renormalise_()
         return MRLPredictor(model, centres, self.options["fusion_head"])

@@ -19,8 +19,8 @@ from torch import nn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness import Batch, Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
+from avnoisebench.harness.loop import average_gradients, train_pass
 from avnoisebench.harness.method import unwrap
-from avnoisebench.harness.passes import average_gradients, train_pass
 from avnoisebench.models import FusionHead
 from avnoisebench.ops import knn_rectify
 from avnoisebench.ops.rectify import hybrid_loss, rectification_features

@@ -212,7 +212,7 @@ def test_two_stage_run_learns_on_synthetic_av(reference_run: Path) -> None:
 def test_resume_in_stage_2_ends_where_the_uninterrupted_run_does(
     bench, reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = avr._train_epoch
+    real = avr.train_pass
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -221,12 +221,12 @@ def test_resume_in_stage_2_ends_where_the_uninterrupted_run_does(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(avr, "_train_epoch", interrupted)
+    monkeypatch.setattr(avr, "train_pass", interrupted)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         run_training(settings(bench, run))
     assert [r["stage"] for r in metrics(run) if "epoch" in r][-1] == 2
-    monkeypatch.setattr(avr, "_train_epoch", real)
+    monkeypatch.setattr(avr, "train_pass", real)
     run_training(settings(bench, run), resume=True)
     losses = [[r["loss"] for r in metrics(r) if "epoch" in r] for r in (reference_run, run)]
     assert losses[0] == losses[1]
