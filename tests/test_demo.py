@@ -20,6 +20,12 @@ def test_demo_trains_and_ranks_both_methods(tmp_path: Path) -> None:
     assert all(r.config == "nc30-sym60" and r.benchmark == "synthetic-av" for r in records)
     assert all(0 <= r.metrics["V@1"] <= 100 for r in records)
     assert any("training ntl" in line for line in lines)
+    png = tmp_path / "omega.png"
+    shown = CliRunner().invoke(app, ["scores", str(tmp_path / "demo" / "runs" / "ntl"), "--out", str(png)])
+    assert shown.exit_code == 0, shown.output
+    assert "ROC-AUC matched vs mismatched pairs" in shown.output and png.read_bytes()[:4] == b"\x89PNG"
+    missing = CliRunner().invoke(app, ["scores", str(tmp_path / "demo" / "runs" / "late-fusion")])
+    assert missing.exit_code != 0 and "logged scores none" in missing.output
     with pytest.raises(AvnbError, match="not empty"):
         run_demo(tmp_path / "demo", plan)
 

@@ -60,3 +60,28 @@ def leaderboard(
         typer.echo(text, nl=False)
         return
     console.print(f"wrote {save(text, out)}", highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def scores(
+    run: Annotated[Path, typer.Argument(help="A run folder whose method logged per-sample scores (e.g. ntl's omega).")],
+    name: Annotated[str, typer.Option(help="Which scores: omega, omega_v, omega_a, ...")] = "omega",
+    out: Annotated[Path | None, typer.Option(help="Write the matched vs mismatched histogram (PNG) here.")] = None,
+) -> None:
+    """Summarise a run's last per-sample scores: ROC-AUC for matched vs mismatched pairs, and the Fig. 8 histogram."""
+    from avnoisebench.evaluation.files import write_atomically
+    from avnoisebench.evaluation.plot import score_histogram_png
+    from avnoisebench.harness.run import read_sample_scores
+    from avnoisebench.harness.truth import roc_auc
+
+    sample = read_sample_scores(run, name)
+    valid = sample.valid.astype(bool)
+    line = f"{run}: {name} of epoch {sample.epoch}, {int(valid.sum())} samples"
+    if sample.nc_flags is not None:
+        matched = ~sample.nc_flags.astype(bool)[valid]
+        line += f", ROC-AUC matched vs mismatched pairs {roc_auc(sample.scores[valid], matched):.3f}"
+    console.print(line, highlight=False, markup=False)
+    if out is not None:
+        write_atomically(out, lambda tmp: tmp.write_bytes(score_histogram_png(sample)))
+        console.print(f"wrote {out}", highlight=False, markup=False)
