@@ -2,14 +2,13 @@
 
 import json
 from pathlib import Path
-from types import TracebackType
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from avnoisebench.cli.app import app, console, user_errors
+from avnoisebench.cli.progress import CountingBar
 from avnoisebench.media.coverage import Counts, coverage
 from avnoisebench.media.download import DEFAULT_SOURCE_URL, DownloadOptions, download
 from avnoisebench.media.link import JOBS as LINK_JOBS
@@ -20,40 +19,11 @@ Folder = Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build
 MediaRoot = Annotated[Path, typer.Option("--media-root", help="Folder that holds the clips and their status log.")]
 
 
-class _ProgressBar:
-    """A rich progress bar with running ok / failed counts (the library's Reporter), shown once there is work."""
-
-    def __init__(self, action: str) -> None:
-        self.ok = self.failed = 0
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/]"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task(action, total=None, ok=0, failed=0)
-
-    def __enter__(self) -> "_ProgressBar":
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if self.progress.live.is_started:
-            self.progress.stop()
-
-    def start(self, total: int) -> None:
-        self.progress.update(self.task, total=total)
-        if total:
-            self.progress.start()
+class _ClipBar(CountingBar):
+    """The counting bar as the media runner's Reporter: one advance per clip record."""
 
     def advance(self, record: StatusRecord) -> None:
-        self.ok += record.ok
-        self.failed += not record.ok
-        self.progress.update(self.task, advance=1, ok=self.ok, failed=self.failed)
+        self.count(record.ok)
 
 
 @app.command("download")
@@ -93,7 +63,7 @@ def download_command(
         max_throttled=max_throttled,
         backoff=backoff,
     )
-    with _ProgressBar("download") as bar:
+    with _ClipBar("download") as bar:
         summary = download(folder, media_root, options, bar)
     console.print(summary.text(), highlight=False)
 
@@ -110,7 +80,7 @@ def link_command(
     jobs: Annotated[int, typer.Option(help="Files verified in parallel.")] = LINK_JOBS,
 ) -> None:
     """Adopt local copies named {youtube_id}_{start:06d}_{end:06d}.mp4 (or v_*.avi for UCF101) into a media root."""
-    with _ProgressBar("link") as bar:
+    with _ClipBar("link") as bar:
         summary = link(folder, source, media_root, copy, jobs, bar)
     console.print(summary.text(), highlight=False)
 

@@ -1,65 +1,36 @@
 """`avnb sweep`: run a TOML grid of harness runs into one results log, resumably and in parallel."""
 
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from avnoisebench.cli.app import app, console, errors, user_errors
+from avnoisebench.cli.progress import CountingBar
 
 if TYPE_CHECKING:
     from avnoisebench.sweep.runner import Outcome
 
 
-class _SweepBar:
+class _SweepBar(CountingBar):
     """Overall progress over the cells to run, with ok / failed counts, elapsed time and the ETA."""
 
     def __init__(self) -> None:
-        self.ok = self.failed = 0
-        self.progress = Progress(
-            TextColumn("sweep"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/]"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task("sweep", total=None, ok=0, failed=0)
+        super().__init__("sweep")
 
-    def __enter__(self) -> "_SweepBar":
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if self.progress.live.is_started:
-            self.progress.stop()
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(text, highlight=False, markup=False)
-
-    def start(self, total: int, skipped: int, pending: int) -> None:
+    def begin(self, total: int, skipped: int, pending: int) -> None:
         console.print(f"{total} cells: {skipped} already in the results log, {pending} to run", highlight=False)
-        self.progress.update(self.task, total=pending)
-        if pending:
-            self.progress.start()
+        self.start(pending)
 
     def finished(self, outcome: "Outcome") -> None:
-        self.ok += outcome.status != "failed"
-        self.failed += outcome.status == "failed"
         s = outcome.cell.settings
         where = f"{outcome.cell.label} {s.folder.name} {s.config} seed {s.seed}"
         if outcome.metrics is None:
-            self.progress.console.print(f"failed {where}: {outcome.error}", highlight=False, markup=False)
+            self.note(f"failed {where}: {outcome.error}")
         else:
             scores = "  ".join(f"{m} {v:.2f}" for m, v in outcome.metrics.items())
-            line = f"{outcome.status} {where}: {scores} ({outcome.seconds:.0f} s)"
-            self.progress.console.print(line, highlight=False, markup=False)
-        self.progress.update(self.task, advance=1, ok=self.ok, failed=self.failed)
+            self.note(f"{outcome.status} {where}: {scores} ({outcome.seconds:.0f} s)")
+        self.count(outcome.status != "failed")
 
 
 @app.command()

@@ -54,7 +54,7 @@ class Reporter(Protocol):
     def note(self, text: str) -> None:
         """A stage of the sweep, e.g. building a cache."""
 
-    def start(self, total: int, skipped: int, pending: int) -> None:
+    def begin(self, total: int, skipped: int, pending: int) -> None:
         """The plan: all cells, those already in the results log, those to run now."""
 
     def finished(self, outcome: Outcome) -> None:
@@ -65,7 +65,7 @@ class _Silent:
     def note(self, text: str) -> None:
         """Nothing to show."""
 
-    def start(self, total: int, skipped: int, pending: int) -> None:
+    def begin(self, total: int, skipped: int, pending: int) -> None:
         """Nothing to show."""
 
     def finished(self, outcome: Outcome) -> None:
@@ -176,7 +176,7 @@ def run_sweep(
     done = finished_keys(sweep.results)
     todo = [c for c in cells if c.key not in done]
     pending = todo[:limit]
-    reporter.start(len(cells), len(cells) - len(todo), len(pending))
+    reporter.begin(len(cells), len(cells) - len(todo), len(pending))
     _prepare_caches(pending, reporter)
     threads = threads or default_threads(jobs)
     outcomes = []
