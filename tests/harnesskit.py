@@ -9,8 +9,10 @@ import numpy as np
 import torch
 
 from avnoisebench.benchmarks.build import synthetic_av_folder
+from avnoisebench.harness.data import TrainData
 from avnoisebench.harness.train import TrainSettings
 from avnoisebench.media.decode import ClipSampling
+from avnoisebench.models import build_model
 
 SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
 
@@ -39,6 +41,24 @@ def run_settings(bench: tuple[Path, Path], out: Path, **overrides: Any) -> Train
         cache_dir=folder.parent / "cache",
     )
     return replace(base, **overrides)
+
+
+def vector_task(
+    labels: torch.Tensor,
+    video: torch.Tensor,
+    audio: torch.Tensor,
+    batch_size: int = 32,
+    model_seed: int = 0,
+    feature_dim: int = 32,
+) -> tuple[torch.nn.Module, TrainData]:
+    """An `mlp` model (seeded init) and training data over in-memory vectors."""
+    num_classes = int(labels.max()) + 1
+    data = TrainData(
+        labels.tolist(), np.ones(len(labels), bool), TensorSource(video, audio), num_classes, batch_size, 0
+    )
+    torch.manual_seed(model_seed)
+    dims = {"video_dim": video.shape[1], "audio_dim": audio.shape[1]}
+    return build_model("mlp", num_classes, feature_dim=feature_dim, **dims), data
 
 
 class TensorSource:

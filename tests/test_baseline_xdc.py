@@ -4,21 +4,19 @@ and an end-to-end run through the harness on synthetic-av."""
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.nn.functional as F
-from harnesskit import TensorSource, build_bench, run_settings
+from harnesskit import build_bench, run_settings, vector_task
 
 import baselines.xdc as xdc
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
-from avnoisebench.harness import Budget, RunLog, TrainData
+from avnoisebench.harness import Budget, RunLog
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import METRICS
 from avnoisebench.harness.train import run_training
-from avnoisebench.models import build_model
 
 NMI = xdc.normalized_mutual_information
 
@@ -30,19 +28,6 @@ def blobs(sizes: list[int], dim: int, spread: float, seed: int) -> tuple[torch.T
     ids = torch.cat([torch.full((size,), i) for i, size in enumerate(sizes)])
     ids = ids[torch.randperm(len(ids), generator=generator)]
     return centres[ids] + spread * torch.randn(len(ids), dim, generator=generator), ids
-
-
-def vector_task(
-    labels: torch.Tensor, video: torch.Tensor, audio: torch.Tensor, batch_size: int = 32, model_seed: int = 0
-) -> tuple[torch.nn.Module, TrainData]:
-    """An `mlp` model (seeded init) and training data over in-memory vectors."""
-    num_classes = int(labels.max()) + 1
-    data = TrainData(
-        labels.tolist(), np.ones(len(labels), bool), TensorSource(video, audio), num_classes, batch_size, 0
-    )
-    torch.manual_seed(model_seed)
-    model = build_model("mlp", num_classes, feature_dim=32, video_dim=video.shape[1], audio_dim=audio.shape[1])
-    return model, data
 
 
 def noisy_view(classes: torch.Tensor, dim: int, signal: int, noise: float, seed: int) -> torch.Tensor:

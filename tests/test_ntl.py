@@ -4,24 +4,25 @@ resume, and an end-to-end run on synthetic-av with noisy labels and mismatched p
 
 import json
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from harnesskit import TensorSource, run_settings
+from harnesskit import run_settings
+from harnesskit import vector_task as harnesskit_vector_task
 
 import method.ntl as ntl
 from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
-from avnoisebench.harness import Budget, RunLog, TrainData
+from avnoisebench.harness import Budget, RunLog
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import METRICS
 from avnoisebench.harness.train import run_training
 from avnoisebench.harness.truth import HiddenTruth, roc_auc
-from avnoisebench.models import build_model
 from avnoisebench.noise.correspondence import CorrespondenceSpec
 from avnoisebench.noise.labels import NoiseSpec
 from method.losses import (
@@ -244,17 +245,8 @@ def test_entropy_regulariser_and_identity_autoencoder() -> None:
 # k-NN correction (eq. 17) and the hybrid loss (eq. 18)
 
 
-def vector_task(
-    labels: torch.Tensor, video: torch.Tensor, audio: torch.Tensor, batch_size: int = 16, model_seed: int = 0
-) -> tuple[torch.nn.Module, TrainData]:
-    """An `mlp` model (seeded init) and training data over in-memory vectors."""
-    num_classes = int(labels.max()) + 1
-    data = TrainData(
-        labels.tolist(), np.ones(len(labels), bool), TensorSource(video, audio), num_classes, batch_size, 0
-    )
-    torch.manual_seed(model_seed)
-    model = build_model("mlp", num_classes, feature_dim=16, video_dim=video.shape[1], audio_dim=audio.shape[1])
-    return model, data
+# The k-NN and end-to-end checks use smaller batches and features than the XDC* tests.
+vector_task = partial(harnesskit_vector_task, batch_size=16, feature_dim=16)
 
 
 def test_correction_votes_with_the_observed_labels_excluding_the_sample() -> None:
