@@ -11,10 +11,13 @@ import pytest
 from harnesskit import SAMPLING, build_bench
 from typer.testing import CliRunner
 
+from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.cli.main import app
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.results import read_results
 from avnoisebench.harness.run import CHECKPOINT, PREDICTIONS
+from avnoisebench.noise.correspondence import parse_correspondence_levels
+from avnoisebench.noise.labels import NoiseSpec
 from avnoisebench.sweep import expand, load_sweep, run_sweep
 from avnoisebench.sweep.runner import ERROR_FILE
 
@@ -82,6 +85,42 @@ def test_skip_resume_and_parallel(tmp_path: Path, bench: tuple[Path, Path]) -> N
     assert Counter(Path(r.run).name for r in after) == Counter(c.key for c in cells)
     for outcome in again.outcomes:  # seeded: the same numbers as the uninterrupted sweep
         assert outcome.metrics == records[outcome.cell.key].metrics
+
+
+class Notes:
+    """A reporter that keeps the sweep's stage notes."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def begin(self, total: int, skipped: int, pending: int) -> None:
+        """Not needed here."""
+
+    def finished(self, outcome: object) -> None:
+        """Not needed here."""
+
+
+def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Path) -> None:
+    folder = synthetic_av_folder(
+        tmp_path / "bench",
+        tmp_path / "media",
+        classes=3,
+        train_per_class=4,
+        test_per_class=1,
+        noise=[NoiseSpec("clean")],
+        correspondence=parse_correspondence_levels("nc0,nc50"),
+    )
+    path = sweep_file(tmp_path / "s.toml", (folder, tmp_path / "media"))
+    path.write_text(path.read_text().replace('["clean", "sym40"]', '["nc0-clean", "nc50-clean"]'))
+    reporter = Notes()
+    summary = run_sweep(load_sweep(path), jobs=2, threads=1, reporter=reporter)
+    assert Counter(o.status for o in summary.outcomes) == {"trained": 4}
+    assert [n.split()[3] for n in reporter.notes] == ["nc0-clean", "nc50-clean"]  # seed 1 reuses them
+    caches = sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir())
+    assert caches == ["test", "train", "train"]  # mismatched audio is a training-split matter: one test cache
 
 
 def test_a_failing_cell_is_reported_and_retried(tmp_path: Path, bench: tuple[Path, Path]) -> None:

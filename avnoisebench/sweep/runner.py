@@ -120,16 +120,17 @@ def run_cell(cell: Cell, results: Path, threads: int) -> Outcome:
 
 
 def _prepare_caches(cells: list[Cell], reporter: Reporter) -> None:
-    """Build each cached-track cache once, before cells run in parallel and could build the same one together."""
+    """Build each cached-track cache once, before cells run in parallel and could build the same one together; the
+    config is part of the group because correspondence noise changes which audio a cache holds."""
     from avnoisebench.harness.train import cached
 
     seen = set()
     for cell in cells:
         s = cell.settings
-        group = (s.folder, s.media_root, s.sampling, s.audio, s.cache_dir)
+        group = (s.folder, s.config, s.media_root, s.sampling, s.audio, s.cache_dir)
         if s.track == "cached" and group not in seen:
             seen.add(group)
-            reporter.note(f"cache of {s.folder} in {s.cache_dir} (decoded once, if not there yet)")
+            reporter.note(f"cache of {s.folder} {s.config} in {s.cache_dir} (decoded once, if not there yet)")
             for split in ("train", "test"):
                 cached(s, split)
 
