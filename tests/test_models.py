@@ -271,10 +271,14 @@ def test_build_paper_model_with_weights(weight_files: dict, panns_checkpoint: di
         build_model("r2plus1d18-panns22", 51, audio_weights=weight_files["missing"])
 
 
-def test_build_small_and_mlp() -> None:
+def test_build_small_tiny_and_mlp() -> None:
     small = build_model("small", 5, feature_dim=32)
     f_v, f_a, logits = small(torch.randn(2, 3, 8, 32, 32), torch.randn(2, 201, 64))
     assert (f_v.shape, f_a.shape, logits.shape) == ((2, 32), (2, 32), (2, 5))
+    tiny = build_model("tiny", 5)
+    assert tiny.feature_dim == 64 and tiny(torch.randn(2, 3, 8, 32, 32), torch.randn(2, 201, 64))[2].shape == (2, 5)
+    sizes = [sum(p.numel() for p in m.video_encoder.parameters()) for m in (small, tiny)]
+    assert sizes[1] < sizes[0] / 3
     mlp = build_model("mlp", 5, video_dim=512, audio_dim=2048)
     assert mlp.feature_dim == 128 and mlp(torch.randn(2, 512), torch.randn(2, 2048))[2].shape == (2, 5)
 
@@ -282,7 +286,7 @@ def test_build_small_and_mlp() -> None:
 @pytest.mark.parametrize(
     "name, kwargs, message",
     [
-        ("resnet50", {}, "unknown model 'resnet50'; choose one of r2plus1d18-panns22, small, mlp"),
+        ("resnet50", {}, "unknown model 'resnet50'; choose one of r2plus1d18-panns22, small, tiny, mlp"),
         ("mlp", {"video_dim": 512}, "give video_dim and audio_dim"),
         ("small", {"visual_weights": "x.pth"}, "takes no pretrained weights"),
         ("r2plus1d18-panns22", {"feature_dim": 256}, "512-d features"),
@@ -300,7 +304,7 @@ def test_build_model_deterministic_under_seed(name: str) -> None:
         model = build_model(name, 5, video_dim=12, audio_dim=10).train()
         inputs = (
             (torch.randn(4, 3, 8, 16, 16), torch.randn(4, 16, 64))
-            if name == "small"
+            if name in ("small", "tiny")
             else (torch.randn(4, 12), torch.randn(4, 10))
         )
         return model(*inputs)[2]
@@ -313,6 +317,7 @@ def test_build_model_deterministic_under_seed(name: str) -> None:
     [
         ("r2plus1d18-panns22", (2, 3, 8, 32, 32), (2, 32, 64)),
         ("small", (2, 3, 8, 16, 16), (2, 16, 64)),
+        ("tiny", (2, 3, 8, 16, 16), (2, 16, 64)),
         ("mlp", (2, 12), (2, 10)),
     ],
 )

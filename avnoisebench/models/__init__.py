@@ -1,4 +1,5 @@
-"""The model zoo: paper backbones (R(2+1)D-18, PANNs ResNet-22), small CPU encoders, the fusion head, `build_model`."""
+"""The model zoo: paper backbones (R(2+1)D-18, PANNs ResNet-22), small and tiny CPU encoders, the fusion head,
+`build_model`."""
 
 from pathlib import Path
 
@@ -9,9 +10,10 @@ from avnoisebench.models.panns import PANNsResNet22, SpecAugment, load_panns_che
 from avnoisebench.models.r2plus1d import R2Plus1D18, load_torchvision_r2plus1d
 from avnoisebench.models.small import MLPEncoder, SmallAudioEncoder, SmallVideoEncoder
 
-MODEL_NAMES = ("r2plus1d18-panns22", "small", "mlp")
+MODEL_NAMES = ("r2plus1d18-panns22", "small", "tiny", "mlp")
 PAPER_FEATURE_DIM = 512
 SMALL_FEATURE_DIM = 128
+CONV_SIZES = {"small": (16, SMALL_FEATURE_DIM), "tiny": (8, 64)}  # (conv width, default feature size)
 
 
 def build_model(
@@ -40,9 +42,10 @@ def build_model(
             load_torchvision_r2plus1d(video, visual_weights)
         if audio_weights:
             load_panns_checkpoint(audio, audio_weights)
-    elif name == "small":
-        dim = feature_dim or SMALL_FEATURE_DIM
-        video, audio = SmallVideoEncoder(out_dim=dim), SmallAudioEncoder(out_dim=dim)
+    elif name in CONV_SIZES:
+        width, default_dim = CONV_SIZES[name]
+        dim = feature_dim or default_dim
+        video, audio = SmallVideoEncoder(dim, width), SmallAudioEncoder(dim, width)
     else:
         if video_dim is None or audio_dim is None:
             raise AvnbError("model 'mlp' runs on cached features: give video_dim and audio_dim (their lengths)")
