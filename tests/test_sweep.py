@@ -195,6 +195,9 @@ def test_shipped_sweep_files_parse() -> None:
             total += math.prod(axes)
         sizes[path.stem] = total
     assert sizes == {"paper-avmnist": 378, "ablation-avmnist": 12, "gamma-avmnist": 24, "paper-gpu": 540}
+    avmnist = [load_sweep(SWEEPS / f"{name}-avmnist.toml") for name in ("paper", "ablation", "gamma")]
+    assert len({(s.runs, s.results) for s in avmnist}) == 1  # one run folder, one committed results log
+    assert all(s.grids[0].settings == avmnist[0].grids[0].settings for s in avmnist)  # rows and curves compare
 
 
 runner = CliRunner()

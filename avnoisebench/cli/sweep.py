@@ -74,7 +74,7 @@ def sweep(
 @app.command()
 @user_errors
 def report(
-    results: Annotated[list[Path], typer.Argument(help="Results logs, e.g. runs/avmnist/results.jsonl.")],
+    results: Annotated[list[Path], typer.Argument(help="Results logs, e.g. results/avmnist.jsonl.")],
     out: Annotated[Path, typer.Option(help="Markdown report; its figures go to the folder of the same name.")] = Path(
         "docs/results.md"
     ),
