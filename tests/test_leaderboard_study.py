@@ -42,6 +42,18 @@ def test_labels_and_settings_are_parsed() -> None:
     assert split_setting("ucf101-av", "sym40") == ("ucf101-av", "", "sym40")
 
 
+def test_omega_comes_from_the_first_run_folder_that_kept_it(tmp_path: Path) -> None:
+    run = tmp_path / "seed1"
+    run.mkdir()
+    RunLog(run).sample_scores(7, "omega", torch.linspace(0, 1, 50))
+    rows = [
+        result("ntl", "nc40-sym60", 0, 30.0, 60.0, 31.0, run=str(tmp_path / "removed"), **AVMNIST),
+        result("ntl", "nc40-sym60", 1, 32.0, 60.0, 33.0, run=str(run), **AVMNIST),
+    ]
+    [figure] = [f for f in build_study(build_leaderboard(rows)).figures if f.name.startswith("omega")]
+    assert figure.title == "ntl: ω on av-mnist nc40 sym60 (training pairs, seed1)"
+
+
 def test_tables_one_two_and_three(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -198,30 +198,36 @@ def noise_figures(entries: list[Entry]) -> list[Figure]:
     return figures
 
 
+def _omega_run(entry: Entry) -> Path | None:
+    """The first of an entry's run folders that still holds ω scores (run folders are not always kept)."""
+    from avnoisebench.harness.run import SCORES
+
+    return next((Path(run) for run in entry.runs if (Path(run) / SCORES / f"{OMEGA}.npz").is_file()), None)
+
+
 def omega_figures(entries: list[Entry]) -> list[Figure]:
-    """Fig. 8 style ω histograms (matched vs mismatched pairs) of the first run of every entry at the highest
-    noisy-correspondence level whose run folder kept ω scores."""
+    """Fig. 8 style ω histograms (matched vs mismatched pairs) at the highest noisy-correspondence level, one per
+    entry, from the first of its runs whose folder kept ω scores."""
     from avnoisebench.evaluation.plot import score_histogram_png
-    from avnoisebench.harness.run import SCORES, read_sample_scores
+    from avnoisebench.harness.run import read_sample_scores
 
     found = [
-        (split_setting(e.benchmark, e.config), e)
+        (split_setting(e.benchmark, e.config), e, run)
         for e in entries
-        if not parse_label(e.method)[1] and e.runs and (Path(e.runs[0]) / SCORES / f"{OMEGA}.npz").is_file()
+        if not parse_label(e.method)[1] and (run := _omega_run(e)) is not None
     ]
     if not found:
         return []
-    top = max(int(level[2:]) if level else -1 for (_, level, _), _ in found)
+    top = max(int(level[2:]) if level else -1 for (_, level, _), _, _ in found)
     figures = []
-    for (benchmark, level, noise), entry in sorted(found, key=lambda f: (f[0][0], f[0][2] or "", f[1].method)):
+    for (benchmark, level, noise), entry, run in sorted(found, key=lambda f: (f[0][0], f[0][2] or "", f[1].method)):
         if (int(level[2:]) if level else -1) == top:
-            scores = read_sample_scores(Path(entry.runs[0]), OMEGA)
-            title = f"{entry.method}: ω on {benchmark} {level} {noise} (training pairs, {Path(entry.runs[0]).name})"
+            title = f"{entry.method}: ω on {benchmark} {level} {noise} (training pairs, {run.name})"
             figures.append(
                 Figure(
                     title,
                     f"{_slug('omega', entry.method, benchmark, level, noise or '')}.png",
-                    score_histogram_png(scores),
+                    score_histogram_png(read_sample_scores(run, OMEGA)),
                 )
             )
     return figures
