@@ -9,6 +9,7 @@ import yaml
 from avnoisebench.errors import AvnbError
 
 CARD = "README.md"
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML was built with it
 LOCK = "avnb-lock.json"
 TEST_FILE = "data/test.parquet"
 
@@ -50,7 +51,7 @@ def read_card_metadata(folder: Path) -> dict[str, Any]:
     parts = text.split("---\n", 2)
     if len(parts) < 3 or parts[0]:
         raise AvnbError(f"{path} has no YAML metadata block; rebuild the folder with `avnb build ... --overwrite`")
-    return yaml.safe_load(parts[1])
+    return yaml.load(parts[1], Loader=SAFE_LOADER)
 
 
 def read_noise_card(folder: Path, config: str) -> dict[str, Any]:
