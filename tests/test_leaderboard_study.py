@@ -121,3 +121,10 @@ def test_cli_report(tmp_path: Path) -> None:
     )
     done = CliRunner().invoke(app, ["report", str(log), "--out", str(tmp_path / "results.html")])
     assert done.exit_code == 2 and "must be a .md file" in done.stderr
+    notes = tmp_path / "reading.md"
+    notes.write_text("## Reading\n\nntl leads at nc40.\n")
+    done = CliRunner().invoke(app, ["report", str(log), "--notes", str(notes), "--out", str(tmp_path / "r.md")])
+    text = (tmp_path / "r.md").read_text()
+    assert done.exit_code == 0 and text.index("ntl leads at nc40.") < text.index("## Label and correspondence noise")
+    done = CliRunner().invoke(app, ["report", str(log), "--notes", str(tmp_path / "none.md"), "--out", str(notes)])
+    assert done.exit_code == 2 and "none.md" in done.stderr and "does not exist" in done.stderr

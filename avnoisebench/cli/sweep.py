@@ -79,6 +79,14 @@ def report(
         "docs/results.md"
     ),
     no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave out the paper's numbers.")] = False,
+    notes: Annotated[
+        Path | None,
+        typer.Option(
+            help="A Markdown file (e.g. your reading of the results) put after the introduction.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """The results as the paper lays them out: Tables I/II and III, γ curve, accuracy-vs-noise and ω figures."""
     from avnoisebench.evaluation.leaderboard import build_leaderboard
@@ -86,5 +94,6 @@ def report(
     from avnoisebench.evaluation.study import build_study, save_study
 
     tables = build_leaderboard([r for path in results for r in read_results(path)], reference=not no_reference)
-    written = save_study(build_study(tables), tables, out)
+    text = notes.read_text(encoding="utf-8") if notes else ""
+    written = save_study(build_study(tables), tables, out, text)
     console.print(f"wrote {written[0]} and {len(written) - 1} figure(s)", highlight=False, markup=False)

@@ -270,9 +270,10 @@ def _md_variant(table: VariantTable) -> str:
     return "\n".join([f"### {table.title}", "", _md_row(["variant", *METRICS]), "|---|---:|---:|---:|", *rows])
 
 
-def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str) -> str:
-    """The report as Markdown; figures are referenced as `image_dir/NAME.png` (written by `save_study`)."""
-    parts = ["# Results", describe(tables)]
+def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str, notes: str = "") -> str:
+    """The report as Markdown, with the author's `notes` (Markdown) after the introduction; figures are referenced
+    as `image_dir/NAME.png` (written by `save_study`)."""
+    parts = ["# Results", describe(tables), *([notes.strip()] if notes.strip() else [])]
     if study.measured:
         parts += ["## Label and correspondence noise (Tables I and II layout)", *map(_md_study, study.measured)]
     if study.variants:
@@ -286,13 +287,14 @@ def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str
     return "\n\n".join(parts) + "\n"
 
 
-def save_study(study: Study, tables: list[BenchmarkTable], out: Path) -> list[Path]:
-    """Write the Markdown report to `out` and its figures to a folder named after it (`results.md` -> `results/`)."""
+def save_study(study: Study, tables: list[BenchmarkTable], out: Path, notes: str = "") -> list[Path]:
+    """Write the Markdown report (with `notes`) to `out` and its figures to a folder named after it (`results.md` ->
+    `results/`)."""
     if out.suffix != ".md":
         raise AvnbError(f"report {out} must be a .md file; its figures go to the folder {out.with_suffix('')}")
     folder = out.with_suffix("")
     written = [write_atomically(folder / f.name, lambda tmp, f=f: tmp.write_bytes(f.png)) for f in study.figures]
-    text = to_study_markdown(study, tables, folder.name)
+    text = to_study_markdown(study, tables, folder.name, notes)
     return [write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8")), *written]
 
 
