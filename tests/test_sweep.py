@@ -1,7 +1,6 @@
 """`avnb sweep`: sweep files, cell keys, skipping finished cells, resuming interrupted ones, parallel jobs."""
 
 import json
-import math
 import shutil
 from collections import Counter
 from dataclasses import asdict
@@ -18,7 +17,7 @@ from avnoisebench.evaluation.results import read_results
 from avnoisebench.harness.run import CHECKPOINT, PREDICTIONS
 from avnoisebench.noise.correspondence import parse_correspondence_levels
 from avnoisebench.noise.labels import NoiseSpec
-from avnoisebench.sweep import expand, load_sweep, run_sweep
+from avnoisebench.sweep import expand, grid_points, load_sweep, run_sweep
 from avnoisebench.sweep.runner import ERROR_FILE
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
@@ -55,6 +54,8 @@ def test_cells_keys_and_labels(tmp_path: Path, bench: tuple[Path, Path]) -> None
     assert [c.settings.seed for c in cells] == [0] * 4 + [1] * 4  # seeds outermost
     assert {c.label for c in cells} == {"late-fusion[lr=0.001]", "late-fusion[lr=0.003]"}
     assert all(c.settings.out == plan.runs / c.key and c.settings.epochs == 2 for c in cells)
+    places = Counter((p.folder, p.config, p.label, p.seed) for p in grid_points(plan))  # the same cells, from the file
+    assert places == Counter((c.settings.folder, c.settings.config, c.label, c.settings.seed) for c in cells)
     moved = load_sweep(plan.path, runs=tmp_path / "elsewhere")
     assert [c.key for c in expand(moved)] == [c.key for c in cells]  # where files live is not part of a cell
     assert moved.results == tmp_path / "elsewhere" / "results.jsonl"
@@ -185,15 +186,7 @@ def test_bad_grid_values_are_named(tmp_path: Path, bench: tuple[Path, Path]) -> 
 
 
 def test_shipped_sweep_files_parse() -> None:
-    sizes = {}
-    for path in sorted(SWEEPS.glob("*.toml")):
-        total = 0
-        for grid in load_sweep(path).grids:
-            axes = [len(grid.benchmarks), len(grid.configs), len(grid.methods), len(grid.seeds)]
-            axes += [len(v) for v in grid.vary_settings.values()]
-            axes += [len(v) for table in grid.vary_options.values() for v in table.values()]
-            total += math.prod(axes)
-        sizes[path.stem] = total
+    sizes = {path.stem: len(grid_points(load_sweep(path))) for path in sorted(SWEEPS.glob("*.toml"))}
     assert sizes == {"paper-avmnist": 378, "ablation-avmnist": 12, "gamma-avmnist": 24, "paper-gpu": 540}
     avmnist = [load_sweep(SWEEPS / f"{name}-avmnist.toml") for name in ("paper", "ablation", "gamma")]
     assert len({(s.runs, s.results) for s in avmnist}) == 1  # one run folder, one committed results log

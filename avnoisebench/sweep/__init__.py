@@ -1,6 +1,16 @@
 """Sweeps: TOML grids of harness runs, run resumably and in parallel into one results log."""
 
 from avnoisebench.sweep.runner import Outcome, SweepSummary, run_sweep
-from avnoisebench.sweep.spec import Cell, Sweep, expand, load_sweep
+from avnoisebench.sweep.spec import Cell, GridPoint, Sweep, expand, grid_points, load_sweep
 
-__all__ = ["Cell", "Outcome", "Sweep", "SweepSummary", "expand", "load_sweep", "run_sweep"]
+__all__ = [
+    "Cell",
+    "GridPoint",
+    "Outcome",
+    "Sweep",
+    "SweepSummary",
+    "expand",
+    "grid_points",
+    "load_sweep",
+    "run_sweep",
+]

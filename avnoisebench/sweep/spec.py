@@ -76,9 +76,14 @@ class Cell:
     @property
     def label(self) -> str:
         """The method name, followed by the varied grid values: `ntl[ablation=ins]`; the results log's method."""
-        if not self.varied:
-            return self.settings.method
-        return f"{self.settings.method}[{', '.join(f'{k}={_show(v)}' for k, v in self.varied.items())}]"
+        return cell_label(self.settings.method, self.varied)
+
+
+def cell_label(method: str, varied: dict[str, Any]) -> str:
+    """A cell's label: the method name, followed by the grid values the cell varies."""
+    if not varied:
+        return method
+    return f"{method}[{', '.join(f'{k}={_show(v)}' for k, v in varied.items())}]"
 
 
 def _show(value: Any) -> str:
@@ -274,26 +279,60 @@ def _grid_cells(sweep: Sweep, grid: Grid) -> list[Cell]:
                 sweep.path, "configs", f"names {missing[0]!r}, which {folder} does not have", f"use {', '.join(names)}"
             )
     cells = []
-    for seed, folder, config, method in itertools.product(grid.seeds, grid.benchmarks, grid.configs, grid.methods):
-        for setting_values in _product(grid.vary_settings):
-            for option_values in _product(grid.vary_options.get(method, {})):
-                given = {**grid.options.get(method, {}), **option_values}
-                options = _method_defaults(sweep.path, method, given)
-                base = TrainSettings(
-                    folder=folder,
-                    config=config,
-                    method=method,
-                    media_root=DEFAULT_MEDIA_ROOT,
-                    out=sweep.runs,
-                    seed=seed,
-                    cache_dir=sweep.runs / "cache",
-                    method_options=given,
-                )
-                values = {**grid.settings, **setting_values}
-                sampling, audio = benchmark_decoding(folder, **values.pop("sampling", {}))
-                audio = replace(audio, **values.pop("audio", {}))
-                settings = replace(base, sampling=sampling, audio=audio, **values)
-                cell = Cell(settings, {**setting_values, **option_values}, "")
-                key = cell_key(settings, locks[folder], options, cell.label)
-                cells.append(Cell(replace(settings, out=sweep.runs / key), cell.varied, key))
+    for point in _points(grid):
+        given = {**grid.options.get(point.method, {}), **point.option_values}
+        options = _method_defaults(sweep.path, point.method, given)
+        base = TrainSettings(
+            folder=point.folder,
+            config=point.config,
+            method=point.method,
+            media_root=DEFAULT_MEDIA_ROOT,
+            out=sweep.runs,
+            seed=point.seed,
+            cache_dir=sweep.runs / "cache",
+            method_options=given,
+        )
+        values = {**grid.settings, **point.setting_values}
+        sampling, audio = benchmark_decoding(point.folder, **values.pop("sampling", {}))
+        audio = replace(audio, **values.pop("audio", {}))
+        settings = replace(base, sampling=sampling, audio=audio, **values)
+        key = cell_key(settings, locks[point.folder], options, point.label)
+        cells.append(Cell(replace(settings, out=sweep.runs / key), point.varied, key))
     return cells
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """Where one cell sits in its grid: benchmark folder, config, method, seed and the values it varies."""
+
+    folder: Path
+    config: str
+    method: str
+    seed: int
+    setting_values: dict[str, Any]
+    option_values: dict[str, Any]
+
+    @property
+    def varied(self) -> dict[str, Any]:
+        """The varied settings and options together, as the cell's label shows them."""
+        return {**self.setting_values, **self.option_values}
+
+    @property
+    def label(self) -> str:
+        """The results log's method for this cell: `ntl[ablation=ins]`."""
+        return cell_label(self.method, self.varied)
+
+
+def _points(grid: Grid) -> list[GridPoint]:
+    return [
+        GridPoint(folder, config, method, seed, setting_values, option_values)
+        for seed, folder, config, method in itertools.product(grid.seeds, grid.benchmarks, grid.configs, grid.methods)
+        for setting_values in _product(grid.vary_settings)
+        for option_values in _product(grid.vary_options.get(method, {}))
+    ]
+
+
+def grid_points(sweep: Sweep) -> list[GridPoint]:
+    """Every cell's place in the sweep's grids, read from the file alone (no built benchmark needed), in grid order;
+    what a results log must hold for the sweep to be complete."""
+    return [point for grid in sweep.grids for point in _points(grid)]
