@@ -178,7 +178,7 @@ def test_interrupted_run_resumes_without_refetching(folder: Path, sources: Path,
 
 def test_ctrl_c_in_a_terminal(folder: Path, sources: Path, serve, tmp_path: Path) -> None:
     """SIGINT to the whole process group, as Ctrl-C sends it: clean exit, finished clips kept, rerun completes."""
-    base = serve(sources, source_handler(delay=0.3))
+    base = serve(sources, source_handler(delay=1.0))
     code = "from avnoisebench.cli.main import app; app()"
     args = ["download", folder, "--media-root", tmp_path, "--jobs", "2", "--source-url", f"{base}/{{clip_id}}.mp4"]
     process = subprocess.Popen(
