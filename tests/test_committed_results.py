@@ -33,12 +33,12 @@ def test_the_committed_log_covers_every_cell_of_the_avmnist_sweeps() -> None:
 
 
 def test_the_committed_results_log_renders_as_the_committed_leaderboard() -> None:
-    page = to_html(build_leaderboard(read_results(LOG)))
+    records = read_results(LOG)
+    page = to_html(build_leaderboard(records))
     measured, paper = page.split(PAPER_SECTION)
     assert "(paper)</td>" not in measured and "<td>Ours (paper)</td>" in paper
     for method in SWEEP_METHODS:
         assert f"<td>{method}</td>" in measured
-    records = read_results(LOG)
     seeds = [r.metrics["V@1"] for r in records if (r.method, r.config) == ("late-fusion", "nc40-sym60")]
     assert len(seeds) == 3 and f"{sum(seeds) / len(seeds):.2f}" in measured  # a mean over seeds, as shown
     committed = (REPO / "docs" / "leaderboard.html").read_text(encoding="utf-8")
