@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avnoisebench.media.decode import ClipSampling, clip_tensor, decode_eval_views, open_video
+from avnoisebench.dataset.decoding import ClipSampling
+from avnoisebench.media.decode import clip_tensor, decode_eval_views, open_video
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 SAMPLING = ClipSampling()

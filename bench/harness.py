@@ -20,13 +20,13 @@ import torch
 from torch import nn
 
 from avnoisebench.benchmarks.build import synthetic_av_folder
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.harness.cache import cache_split
 from avnoisebench.harness.data import CachedSource, TrainData
 from avnoisebench.harness.loop import cross_entropy_loss, train_epochs
 from avnoisebench.harness.method import Budget
 from avnoisebench.harness.run import RunLog
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling, normalize_video
+from avnoisebench.media.decode import normalize_video
 from avnoisebench.models import build_model
 
 

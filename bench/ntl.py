@@ -20,14 +20,13 @@ import numpy as np
 import torch
 
 from avnoisebench.benchmarks.build import synthetic_av_folder
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.harness.cache import cache_split
 from avnoisebench.harness.data import CachedSource, TrainData
 from avnoisebench.harness.loop import cross_entropy_loss, train_epochs
 from avnoisebench.harness.method import Budget
 from avnoisebench.harness.run import RunLog
 from avnoisebench.harness.truth import HiddenTruth
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling
 from avnoisebench.models import build_model
 from avnoisebench.noise.correspondence import CorrespondenceSpec
 from avnoisebench.noise.labels import NoiseSpec

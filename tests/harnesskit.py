@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from avnoisebench.benchmarks.build import synthetic_av_folder
+from avnoisebench.dataset.decoding import ClipSampling
 from avnoisebench.harness.data import TrainData
 from avnoisebench.harness.train import TrainSettings
-from avnoisebench.media.decode import ClipSampling
 from avnoisebench.models import build_model
 
 SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)

@@ -12,12 +12,11 @@ from typer.testing import CliRunner
 from avnoisebench.benchmarks.build import synthetic_av_folder, ucf101_av_folder
 from avnoisebench.benchmarks.synthetic_av import SAMPLE_RATE, SIZE
 from avnoisebench.cli.main import app
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import TEST_FILE, config_names, read_card_metadata, read_noise_card, train_file
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.cache import cache_split
 from avnoisebench.loaders import ClipDataset
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling
 from avnoisebench.noise.correspondence import (
     CorrespondenceSpec,
     apply_correspondence_noise,

@@ -8,10 +8,10 @@ from mediagen import make_video
 from torch.utils.data import DataLoader
 
 from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
+from avnoisebench.dataset.decoding import ClipSampling
 from avnoisebench.dataset.write import write_benchmark
 from avnoisebench.errors import AvnbError
 from avnoisebench.loaders import ClipDataset, ClipSample, SkippedClip, collate_clips
-from avnoisebench.media.decode import ClipSampling
 from avnoisebench.media.status import StatusRecord, append_record
 from avnoisebench.noise.labels import parse_noise_configs
 

@@ -14,13 +14,14 @@ from typer.testing import CliRunner
 from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.benchmarks.synthetic_av import FPS, SAMPLE_RATE, SECONDS, SIZE, SyntheticSpec, write_synthetic_media
 from avnoisebench.cli.main import app
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import LOCK, TEST_FILE, train_file
 from avnoisebench.errors import AvnbError
 from avnoisebench.loaders import ClipDataset, ClipSample
-from avnoisebench.media.audio import LogMelConfig, load_waveform
+from avnoisebench.media.audio import load_waveform
 from avnoisebench.media.clips import benchmark_clips
 from avnoisebench.media.coverage import coverage
-from avnoisebench.media.decode import ClipSampling, open_video
+from avnoisebench.media.decode import open_video
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.probe import verify_clip
 from avnoisebench.media.status import read_records

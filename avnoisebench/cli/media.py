@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from avnoisebench.cli.app import app, console, user_errors
-from avnoisebench.cli.progress import CountingBar
+from avnoisebench.cli.progress import ConsoleProgress
 from avnoisebench.media.coverage import Counts, coverage
 from avnoisebench.media.download import DEFAULT_SOURCE_URL, DownloadOptions, download
 from avnoisebench.media.link import JOBS as LINK_JOBS
@@ -19,11 +19,18 @@ Folder = Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build
 MediaRoot = Annotated[Path, typer.Option("--media-root", help="Folder that holds the clips and their status log.")]
 
 
-class _ClipBar(CountingBar):
-    """The counting bar as the media runner's Reporter: one advance per clip record."""
+class _ClipBar(ConsoleProgress):
+    """Console progress as the media runner's Reporter: one step per clip record."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(console)
+        self.action = action
+
+    def start(self, total: int) -> None:
+        self.clips = self.task(self.action, total, "clips")
 
     def advance(self, record: StatusRecord) -> None:
-        self.count(record.ok)
+        self.clips.advance(failed=not record.ok)
 
 
 @app.command("download")

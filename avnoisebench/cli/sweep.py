@@ -6,21 +6,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from avnoisebench.cli.app import app, console, errors, user_errors
-from avnoisebench.cli.progress import CountingBar
+from avnoisebench.cli.progress import ConsoleProgress
 
 if TYPE_CHECKING:
     from avnoisebench.sweep.runner import Outcome
 
 
-class _SweepBar(CountingBar):
+class _SweepBar(ConsoleProgress):
     """Overall progress over the cells to run, with ok / failed counts, elapsed time and the ETA."""
 
     def __init__(self) -> None:
-        super().__init__("sweep")
+        super().__init__(console)
 
     def begin(self, total: int, skipped: int, pending: int) -> None:
-        console.print(f"{total} cells: {skipped} already in the results log, {pending} to run", highlight=False)
-        self.start(pending)
+        self.note(f"{total} cells: {skipped} already in the results log, {pending} to run")
+        self.cells = self.task("sweep", pending, "cells")
 
     def finished(self, outcome: "Outcome") -> None:
         s = outcome.cell.settings
@@ -30,7 +30,7 @@ class _SweepBar(CountingBar):
         else:
             scores = "  ".join(f"{m} {v:.2f}" for m, v in outcome.metrics.items())
             self.note(f"{outcome.status} {where}: {scores} ({outcome.seconds:.0f} s)")
-        self.count(outcome.status != "failed")
+        self.cells.advance(failed=outcome.status == "failed")
 
 
 @app.command()

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader
 
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import LOCK
 from avnoisebench.loaders.clips import ClipDataset, ClipSample
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling
 
 META = "meta.json"
 

@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import LOCK, class_names, read_card_metadata
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.cache import CachedClips, cache_split
@@ -20,8 +21,7 @@ from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.run import PREDICTIONS, RunLog, prepare_run_dir
 from avnoisebench.harness.truth import HiddenTruth
 from avnoisebench.loaders.clips import ClipDataset, collate_clips
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling, normalize_video
+from avnoisebench.media.decode import normalize_video
 from avnoisebench.provenance import code_version
 
 TRACKS = ("raw", "cached")

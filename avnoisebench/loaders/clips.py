@@ -10,13 +10,14 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset
 
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import TEST_FILE, config_names, read_card_metadata, train_file
 from avnoisebench.errors import AvnbError
 from avnoisebench.loaders.decoding import benchmark_decoding
-from avnoisebench.media.audio import LogMelConfig, audio_features
+from avnoisebench.media.audio import audio_features
 from avnoisebench.media.clips import benchmark_clips
 from avnoisebench.media.coverage import available_clips
-from avnoisebench.media.decode import ClipSampling, decode_eval_views, decode_train_clip, normalize_video
+from avnoisebench.media.decode import decode_eval_views, decode_train_clip, normalize_video
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.probe import MediaError
 

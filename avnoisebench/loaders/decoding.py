@@ -4,10 +4,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import read_card_metadata
 from avnoisebench.errors import AvnbError
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling
 
 
 def benchmark_decoding(folder: Path, **sampling_overrides: Any) -> tuple[ClipSampling, LogMelConfig]:

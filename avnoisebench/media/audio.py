@@ -7,32 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avnoisebench.dataset.decoding import LogMelConfig
 from avnoisebench.media.probe import MediaError
-
-
-@dataclass(frozen=True)
-class LogMelConfig:
-    """Front-end constants; the defaults are PANNs' (32 kHz, n_fft 1024, hop 320, 64 mels, 50-14,000 Hz)."""
-
-    sample_rate: int = 32_000
-    n_fft: int = 1024
-    hop: int = 320
-    n_mels: int = 64
-    fmin: float = 50.0
-    fmax: float = 14_000.0
-    window_seconds: float = 2.0
-    amin: float = 1e-10
-    ref: float = 1.0
-
-    @property
-    def window_samples(self) -> int:
-        """Samples in one audio window (64,000 by default)."""
-        return round(self.window_seconds * self.sample_rate)
-
-    @property
-    def num_frames(self) -> int:
-        """Spectrogram frames of one window (201 by default)."""
-        return self.window_samples // self.hop + 1
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from avnoisebench.media.audio import LogMelConfig, audio_features
-from avnoisebench.media.decode import ClipSampling, eval_views, open_video
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
+from avnoisebench.media.audio import audio_features
+from avnoisebench.media.decode import eval_views, open_video
 from avnoisebench.media.probe import MediaError, MediaInfo, probe
 
 

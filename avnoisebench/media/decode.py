@@ -12,7 +12,6 @@ at D, and every view of a video comes from one decoding pass.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,41 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from avnoisebench.dataset.decoding import ClipSampling
 from avnoisebench.media.probe import MediaError
 
 BACKENDS = ("auto", "decord", "pyav")
 VIDEO_MEAN = (0.43216, 0.394666, 0.37645)
 VIDEO_STD = (0.22803, 0.22145, 0.216989)
-
-
-@dataclass(frozen=True)
-class ClipSampling:
-    """How clips are cut from a video and shaped for the visual encoder."""
-
-    num_frames: int = 8
-    stride: float = 0.25
-    num_views: int = 10
-    short_side: int = 128
-    crop: int = 112
-
-    @property
-    def span(self) -> float:
-        """Seconds one clip covers (2 s by default, the length of the audio window)."""
-        return self.num_frames * self.stride
-
-    def view_starts(self, duration: float) -> np.ndarray:
-        """Start times of the evaluation views (formula in the module docstring)."""
-        if self.num_views == 1:
-            return np.array([max(duration - self.span, 0.0) / 2])
-        return np.arange(self.num_views) * max(duration - self.span, 0.0) / (self.num_views - 1)
-
-    def train_start(self, duration: float, rng: np.random.Generator) -> float:
-        """A random start time for a training clip."""
-        return float(rng.uniform(0.0, max(duration - self.span, 0.0)))
-
-    def frame_times(self, starts: np.ndarray) -> np.ndarray:
-        """Times of every clip's frames, shape (len(starts), num_frames)."""
-        return np.asarray(starts, dtype=np.float64)[:, None] + (np.arange(self.num_frames) + 0.5) * self.stride
 
 
 class VideoFile(Protocol):

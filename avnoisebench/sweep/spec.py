@@ -8,12 +8,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import LOCK, config_names, read_card_metadata
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.train import TRACKS, TrainSettings
 from avnoisebench.loaders.decoding import benchmark_decoding
-from avnoisebench.media.audio import LogMelConfig
-from avnoisebench.media.decode import ClipSampling
 
 TOP_KEYS = ("name", "runs", "results", "settings", "options", "grid")
 GRID_KEYS = ("benchmarks", "configs", "methods", "seeds", "settings", "options", "vary")
