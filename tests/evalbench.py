@@ -7,9 +7,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
+from avnoisebench.dataset.benchmark import Benchmark, manifest_table
+from avnoisebench.dataset.folder import BenchmarkFolder
 from avnoisebench.dataset.write import write_benchmark
-from avnoisebench.evaluation.predictions import METADATA_KEY, benchmark_identity
+from avnoisebench.evaluation.predictions import METADATA_KEY
 from avnoisebench.noise.labels import parse_noise_configs
 
 CLASSES = ("clap", "drum", "flute", "guitar", "harp", "piano", "violin")
@@ -71,8 +72,14 @@ def long_table(clip_ids: list[str], scores: np.ndarray) -> pa.Table:
 def save(table: pa.Table, path: Path, folder: Path | None = None, **meta: object) -> Path:
     """Write `table` as Parquet; with `folder`, add the avnoisebench metadata of that folder (`meta` overrides)."""
     if folder is not None:
-        name, digest = benchmark_identity(folder)
-        fields = {"benchmark": name, "lock_sha256": digest, "split": "test", "num_views": NUM_VIEWS, **meta}
+        bench = BenchmarkFolder(folder)
+        fields = {
+            "benchmark": bench.name,
+            "lock_sha256": bench.lock_sha256,
+            "split": "test",
+            "num_views": NUM_VIEWS,
+            **meta,
+        }
         table = table.replace_schema_metadata({METADATA_KEY: json.dumps(fields).encode()})
     pq.write_table(table, path)
     return path

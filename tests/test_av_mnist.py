@@ -17,7 +17,8 @@ from avnoisebench import definitions
 from avnoisebench.benchmarks.av_mnist import DIGITS, av_mnist_clips, recipe, stratified_take
 from avnoisebench.benchmarks.build import av_mnist_folder
 from avnoisebench.cli.main import app
-from avnoisebench.dataset.layout import LOCK, TEST_FILE, config_names, read_card_metadata, read_noise_card, train_file
+from avnoisebench.dataset.folder import BenchmarkFolder
+from avnoisebench.dataset.layout import LOCK, TEST_FILE, train_file
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.train import run_training
 from avnoisebench.loaders import ClipDataset
@@ -101,12 +102,12 @@ def test_clips_are_real_media(small_build: tuple[Path, Path]) -> None:
 
 def test_configs_cross_correspondence_and_label_noise(small_build: tuple[Path, Path]) -> None:
     folder, _ = small_build
-    names = config_names(read_card_metadata(folder))
+    names = BenchmarkFolder(folder).config_names
     assert len(names) == 5 * 7 and names[0] == "nc0-clean" and "nc40-asym40" in names
-    card = read_noise_card(folder, "nc40-sym80")
+    card = BenchmarkFolder(folder).noise_card("nc40-sym80")
     # 3 training clips per digit: round(0.4 * 3) = 1 mismatched pair and round(0.8 * 3) = 2 noisy labels per digit
     assert card["correspondence"]["num_mismatched"] == 10 and card["num_noisy"] == 20
-    recipe_card = read_card_metadata(folder)["avnoisebench"]["recipe"]
+    recipe_card = BenchmarkFolder(folder).recipe
     assert recipe_card["limit_per_split"] == LIMIT and recipe_card["corruption"] == recipe()["corruption"]
     sampling, audio = benchmark_decoding(folder)
     assert (sampling.num_frames, sampling.crop, audio.sample_rate) == (4, 32, 8000)

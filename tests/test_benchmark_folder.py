@@ -12,8 +12,8 @@ import pytest
 
 import avnoisebench.dataset.write as write_module
 from avnoisebench.benchmarks.build import mini_kinetics_folders
+from avnoisebench.dataset.folder import BenchmarkFolder
 from avnoisebench.dataset.info import summarize
-from avnoisebench.dataset.layout import config_names, read_card_metadata, read_noise_card
 from avnoisebench.dataset.verify import verify_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.noise.labels import NoiseSpec
@@ -46,19 +46,19 @@ print(datasets.get_dataset_config_names({str(nc30)!r}))
 
 
 def test_card_metadata_matches_the_files(nc30: Path) -> None:
-    metadata = read_card_metadata(nc30)
-    assert config_names(metadata) == CONFIGS
-    for info in metadata["dataset_info"]:
-        sizes = {s["name"]: s["num_examples"] for s in info["splits"]}
-        train = pq.read_metadata(nc30 / "data" / info["config_name"] / "train.parquet").num_rows
-        assert sizes == {"train": train, "test": pq.read_metadata(nc30 / "data" / "test.parquet").num_rows}
-    assert len(metadata["avnoisebench"]["shortfall"]) == 25
+    bench = BenchmarkFolder(nc30)
+    assert bench.config_names == CONFIGS
+    test_rows = pq.read_metadata(nc30 / "data" / "test.parquet").num_rows
+    for config in CONFIGS:
+        train = pq.read_metadata(nc30 / "data" / config / "train.parquet").num_rows
+        assert bench.split_sizes == {"train": train, "test": test_rows}
+    assert len(bench.shortfalls) == 25
     assert "## Shortfall" in (nc30 / "README.md").read_text()
 
 
 def test_noise_cards_and_labels_agree(nc30: Path) -> None:
     for config in CONFIGS:
-        card = read_noise_card(nc30, config)
+        card = BenchmarkFolder(nc30).noise_card(config)
         train = pq.read_table(nc30 / "data" / config / "train.parquet")
         clean, label = train["clean_label"].to_numpy(), train["label"].to_numpy()
         assert card["num_noisy"] == int((clean != label).sum()) == int(train["is_noisy"].to_numpy().sum())
@@ -120,7 +120,7 @@ def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path,
     with pytest.raises(AvnbError, match="already exists; pass --overwrite"):
         mini_kinetics_folders([40], tmp_path, **kwargs)
     mini_kinetics_folders([40], tmp_path, overwrite=True, **{**kwargs, "noise": [NoiseSpec.parse("sym20")]})
-    assert config_names(read_card_metadata(folder)) == ["sym20"]
+    assert BenchmarkFolder(folder).config_names == ["sym20"]
     assert verify_folder(folder) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["mini-kinetics-nc40"]
 
 

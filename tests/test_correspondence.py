@@ -13,7 +13,8 @@ from avnoisebench.benchmarks.build import synthetic_av_folder, ucf101_av_folder
 from avnoisebench.benchmarks.synthetic_av import SAMPLE_RATE, SIZE
 from avnoisebench.cli.main import app
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
-from avnoisebench.dataset.layout import TEST_FILE, config_names, read_card_metadata, read_noise_card, train_file
+from avnoisebench.dataset.folder import BenchmarkFolder
+from avnoisebench.dataset.layout import TEST_FILE, train_file
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.cache import cache_split
 from avnoisebench.loaders import ClipDataset
@@ -90,7 +91,7 @@ def test_one_class_cannot_be_mismatched() -> None:
 
 
 def test_folder_crosses_levels_with_label_configs(ucf_nc: Path) -> None:
-    names = config_names(read_card_metadata(ucf_nc))
+    names = BenchmarkFolder(ucf_nc).config_names
     assert names[:3] == ["nc0-clean", "nc0-sym40", "nc0-asym20"]
     assert len(names) == 9 and "nc30-asym20" in names
     clean_pairs = pq.read_table(ucf_nc / train_file("nc0-sym40")).to_pandas()
@@ -104,7 +105,7 @@ def test_folder_crosses_levels_with_label_configs(ucf_nc: Path) -> None:
     assert (flagged["audio_clip_id"].map(class_of) != flagged["clean_label"]).all()
     per_class = noisy_pairs.groupby("clean_label")["nc_flag"].agg(["sum", "size"])
     assert (per_class["sum"] == np.floor(0.3 * per_class["size"] + 0.5)).all()
-    card = read_noise_card(ucf_nc, "nc30-sym40")
+    card = BenchmarkFolder(ucf_nc).noise_card("nc30-sym40")
     assert card["label_config"] == "sym40" and card["correspondence"]["level"] == "nc30"
     assert card["correspondence"]["num_mismatched"] == int(noisy_pairs["nc_flag"].sum())
 
@@ -155,7 +156,7 @@ def test_cli_builds_with_nc_synthetic(ucf_dir: Path, tmp_path: Path) -> None:
     args = ["build", "ucf101-av", "--annotations", str(ucf_dir), "--out", str(out), "--nc-synthetic", "0.2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert config_names(read_card_metadata(out))[0] == "nc20-clean"
+    assert BenchmarkFolder(out).config_names[0] == "nc20-clean"
     info = CliRunner().invoke(app, ["info", str(out)])
     assert "mismatched" in info.output and "nc20-sym40" in info.output
     bad = CliRunner().invoke(app, [*args[:-1], "1.5x", "--overwrite"])

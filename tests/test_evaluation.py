@@ -190,7 +190,7 @@ def test_a_changed_test_manifest_is_refused(tmp_path: Path, scores: np.ndarray) 
     pq.write_table(
         table.set_column(5, "clean_label", pa.array([0] * NUM_TEST, pa.int64())), folder / "data/test.parquet"
     )
-    with pytest.raises(AvnbError, match="differs from .*avnb-lock.json; run `avnb verify"):
+    with pytest.raises(AvnbError, match=r"differs from the folder.s lock \(avnb-lock.json\).*run `avnb verify"):
         load_predictions(path, folder)
 
 

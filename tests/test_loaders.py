@@ -7,7 +7,7 @@ import torch
 from mediagen import make_video
 from torch.utils.data import DataLoader
 
-from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
+from avnoisebench.dataset.benchmark import Benchmark, manifest_table
 from avnoisebench.dataset.decoding import ClipSampling
 from avnoisebench.dataset.write import write_benchmark
 from avnoisebench.errors import AvnbError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mediagen import make_video
 
-from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
+from avnoisebench.dataset.benchmark import Benchmark, manifest_table
 from avnoisebench.dataset.write import write_benchmark
 from avnoisebench.noise.labels import parse_noise_configs
 

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from avnoisebench import definitions
-from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
+from avnoisebench.dataset.benchmark import Benchmark, manifest_table
 from avnoisebench.errors import AvnbError
 from avnoisebench.media.generate import MediaFormat, MediaReport, write_generated_media
 from avnoisebench.sources.digits import DigitSources, Recording, read_idx, read_wav

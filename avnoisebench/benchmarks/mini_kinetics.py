@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avnoisebench import definitions
-from avnoisebench.benchmarks.benchmark import Benchmark, Shortfall, format_shortfalls, manifest_table
+from avnoisebench.dataset.benchmark import Benchmark, Shortfall, format_shortfalls, manifest_table
 from avnoisebench.errors import AvnbError
 from avnoisebench.sources.kinetics import KineticsAnnotations
 

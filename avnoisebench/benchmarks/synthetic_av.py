@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from avnoisebench.benchmarks.benchmark import Benchmark, manifest_table
+from avnoisebench.dataset.benchmark import Benchmark, manifest_table
 from avnoisebench.errors import AvnbError
 from avnoisebench.media.generate import MediaFormat, MediaReport, write_generated_media
 

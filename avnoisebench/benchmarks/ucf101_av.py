@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from avnoisebench import definitions
-from avnoisebench.benchmarks.benchmark import Benchmark, Shortfall, format_shortfalls, manifest_table
+from avnoisebench.dataset.benchmark import Benchmark, Shortfall, format_shortfalls, manifest_table
 from avnoisebench.errors import AvnbError
 from avnoisebench.sources.ucf101 import Ucf101Split
 

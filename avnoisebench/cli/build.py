@@ -198,7 +198,7 @@ def info(folder: Path) -> None:
     paired = any(c.mismatched is not None for c in summary.configs)
     configs = Table("config", "mode", "rate", "noisy", "realised rate", *(["mismatched pairs"] if paired else []))
     for c in summary.configs:
-        cells = [c.name, c.mode, f"{c.rate:g}", str(c.num_noisy), f"{c.realised_rate:.4f}"]
+        cells = [c.name, c.label_noise.mode, f"{c.label_noise.rate:g}", str(c.num_noisy), f"{c.realised_rate:.4f}"]
         configs.add_row(*cells, *([str(c.mismatched or 0)] if paired else []))
     console.print(configs)
     if summary.shortfall:

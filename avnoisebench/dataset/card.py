@@ -5,7 +5,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from avnoisebench.benchmarks.benchmark import Benchmark
+from avnoisebench.dataset.benchmark import Benchmark
 from avnoisebench.dataset.layout import TEST_FILE, train_file
 
 LABEL_COLUMNS = ("clean_label", "label")

@@ -3,19 +3,17 @@
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avnoisebench.dataset.layout import config_names, read_card_metadata
-from avnoisebench.errors import AvnbError
+from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
 
 if TYPE_CHECKING:
     import datasets
 
 
-def load(folder: str | Path, config: str = "clean", **kwargs: Any) -> "datasets.DatasetDict":
-    """`datasets.load_dataset(folder, config)` after checking that the folder and the config exist."""
+def load(folder: str | Path | BenchmarkFolder, config: str = "clean", **kwargs: Any) -> "datasets.DatasetDict":
+    """`datasets.load_dataset(folder, config)` after checking the folder, its config and its files against the lock."""
     import datasets
 
-    folder = Path(folder)
-    names = config_names(read_card_metadata(folder))
-    if config not in names:
-        raise AvnbError(f"{folder} has no config {config!r}; its configs are {', '.join(names)}")
-    return datasets.load_dataset(str(folder), config, **kwargs)
+    bench = open_folder(folder)
+    for split in ("train", "test"):
+        bench.checked(bench.split_file(config, split))
+    return datasets.load_dataset(str(bench.path), config, **kwargs)

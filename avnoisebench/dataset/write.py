@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from avnoisebench import __version__
-from avnoisebench.benchmarks.benchmark import Benchmark
+from avnoisebench.dataset.benchmark import Benchmark
 from avnoisebench.dataset.card import features_json, render_card
 from avnoisebench.dataset.layout import CARD, LOCK, TEST_FILE, noise_card_file, train_file
 from avnoisebench.errors import AvnbError

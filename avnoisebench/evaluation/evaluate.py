@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avnoisebench.dataset.layout import config_names, read_card_metadata
+from avnoisebench.dataset.folder import open_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.metrics import clip_video_metrics
 from avnoisebench.evaluation.predictions import load_predictions
@@ -40,11 +40,12 @@ def evaluate_predictions(
     """C@1, C@5 and V@1 of a predictions file on the test split of `folder`, as a result record."""
     if not method.strip():
         raise AvnbError("the method name is empty; name the method whose predictions these are")
-    if config is not None and config not in (names := config_names(read_card_metadata(folder))):
-        raise AvnbError(f"{folder} has no config {config!r}; its configs are {', '.join(names)}")
+    bench = open_folder(folder)
+    if config is not None:
+        bench.require_config(config)
     if track is not None and track not in TRACKS:
         raise AvnbError(f"track {track!r} is unknown; use one of {', '.join(TRACKS)}")
-    loaded = load_predictions(predictions, folder)
+    loaded = load_predictions(predictions, bench)
     warnings = list(loaded.warnings)
     if config is None:
         warnings.append("no noise config given: the result is listed without one (pass --config, e.g. sym40)")

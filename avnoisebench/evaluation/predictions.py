@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from avnoisebench.dataset.layout import LOCK, TEST_FILE, class_names, read_card_metadata, read_lock
+from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
+from avnoisebench.dataset.layout import LOCK, TEST_FILE
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.files import write_atomically
-from avnoisebench.hashing import sha256_file
 
 METADATA_KEY = b"avnoisebench"
 DEFAULT_NUM_VIEWS = 10
@@ -62,33 +62,26 @@ class Predictions:
         return self.scores.shape[1]
 
 
-def benchmark_identity(folder: Path) -> tuple[str, str]:
-    """The benchmark name and lock hash (sha256 of avnb-lock.json) of a benchmark folder."""
-    name = read_lock(folder)["benchmark"]
-    return name, sha256_file(folder / LOCK)
-
-
-def read_test_split(folder: Path) -> TestSplit:
+def read_test_split(folder: Path | BenchmarkFolder) -> TestSplit:
     """The test split of a benchmark folder, after checking data/test.parquet against the lock file."""
-    name, digest = benchmark_identity(folder)
-    path = folder / TEST_FILE
-    if not path.is_file() or sha256_file(path) != read_lock(folder)["files"].get(TEST_FILE):
-        raise AvnbError(
-            f"{path} is missing or differs from {folder / LOCK}; run `avnb verify {folder}` and rebuild the folder"
-        )
-    table = pq.read_table(path, columns=["clip_id", "clean_label"])
+    bench = open_folder(folder)
+    table = bench.manifest(bench.config_names[0], "test", ["clip_id", "clean_label"])
     return TestSplit(
-        folder=folder,
-        benchmark=name,
-        lock_sha256=digest,
+        folder=bench.path,
+        benchmark=bench.name,
+        lock_sha256=bench.lock_sha256,
         clip_ids=table["clip_id"].combine_chunks(),
         labels=table["clean_label"].to_numpy(),
-        num_classes=len(class_names(read_card_metadata(folder))),
+        num_classes=bench.num_classes,
     )
 
 
 def write_predictions(
-    path: Path, folder: Path, clip_ids: Sequence[str], scores: np.ndarray, unscored: Sequence[str] = ()
+    path: Path,
+    folder: Path | BenchmarkFolder,
+    clip_ids: Sequence[str],
+    scores: np.ndarray,
+    unscored: Sequence[str] = (),
 ) -> Path:
     """Write scores (N, V, K) of the test clips `clip_ids` as a predictions file for `folder`, atomically;
     `unscored` names clips whose media could not be decoded (their rows are placeholders that count as errors)."""
@@ -99,7 +92,8 @@ def write_predictions(
             f"got {scores.shape}"
         )
     num_clips, num_views, num_classes = scores.shape
-    name, digest = benchmark_identity(folder)
+    bench = open_folder(folder)
+    name, digest = bench.name, bench.lock_sha256
     values = pa.FixedSizeListArray.from_arrays(pa.array(scores.reshape(-1)), num_classes)
     table = pa.table(
         {
@@ -275,7 +269,7 @@ def _check_views(path: Path, clip: np.ndarray, view: np.ndarray, declared: int |
     return num_views
 
 
-def load_predictions(path: Path, folder: Path) -> Predictions:
+def load_predictions(path: Path, folder: Path | BenchmarkFolder) -> Predictions:
     """Read a predictions file and check it against the test split of `folder`; one AvnbError per problem."""
     test = read_test_split(folder)
     table = _read(path)

@@ -11,7 +11,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
-from avnoisebench.dataset.layout import LOCK
+from avnoisebench.dataset.folder import open_folder
 from avnoisebench.loaders.clips import ClipDataset, ClipSample
 
 META = "meta.json"
@@ -37,7 +37,7 @@ def cache_key(
     """A digest of everything the cached arrays depend on: benchmark lock, split, the (clip, audio clip) pairs,
     media root, decoding settings; label-noise configs with the same pairs share one cache."""
     payload = {
-        "lock": hashlib.sha256((folder / LOCK).read_bytes()).hexdigest(),
+        "lock": open_folder(folder).lock_sha256,
         "split": split,
         "pairs": hashlib.sha256("\n".join(pairs).encode()).hexdigest(),
         "media_root": str(media_root.resolve()),

@@ -1,6 +1,5 @@
 """Run a method on a benchmark: resolve settings, build the model and the training data, fit, predict the test split."""
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
-from avnoisebench.dataset.layout import LOCK, class_names, read_card_metadata
+from avnoisebench.dataset.folder import open_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.cache import CachedClips, cache_split
 from avnoisebench.harness.data import CachedSource, RawSource, TrainData
@@ -54,11 +53,12 @@ class TrainSettings:
     def record(self) -> dict[str, Any]:
         """JSON-ready resolved settings plus the benchmark identity."""
         values = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        bench = open_folder(self.folder)
         return {
             **values,
             "benchmark_folder": str(self.folder.resolve()),
-            "benchmark": read_card_metadata(self.folder)["avnoisebench"]["benchmark"],
-            "benchmark_lock_sha256": hashlib.sha256((self.folder / LOCK).read_bytes()).hexdigest(),
+            "benchmark": bench.name,
+            "benchmark_lock_sha256": bench.lock_sha256,
             "code_version": code_version(),
         }
 
@@ -174,7 +174,7 @@ def run_training(settings: TrainSettings, resume: bool = False) -> Path:
     if world > 1:
         dist.barrier()
     torch.manual_seed(settings.seed)
-    num_classes = len(class_names(read_card_metadata(settings.folder)))
+    num_classes = open_folder(settings.folder).num_classes
     model = build_model(
         settings.model, num_classes, visual_weights=settings.visual_weights, audio_weights=settings.audio_weights
     ).to(settings.device)

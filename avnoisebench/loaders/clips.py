@@ -5,24 +5,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset
 
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
-from avnoisebench.dataset.layout import TEST_FILE, config_names, read_card_metadata, train_file
+from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
 from avnoisebench.errors import AvnbError
-from avnoisebench.loaders.decoding import benchmark_decoding
 from avnoisebench.media.audio import audio_features
-from avnoisebench.media.clips import benchmark_clips
 from avnoisebench.media.coverage import available_clips
 from avnoisebench.media.decode import decode_eval_views, decode_train_clip, normalize_video
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.probe import MediaError
 
 MODES = ("train", "eval")
-SPLITS = ("train", "test")
 
 
 class ClipSample(NamedTuple):
@@ -74,16 +69,6 @@ class Coverage:
         return self.available / self.total if self.total else 0.0
 
 
-def read_split(folder: Path, config: str, split: str) -> pa.Table:
-    """The manifest of `split` (train: with `config`'s noisy labels; test: clean)."""
-    if split not in SPLITS:
-        raise AvnbError(f"split {split!r} does not exist; use one of {', '.join(SPLITS)}")
-    names = config_names(read_card_metadata(folder))
-    if config not in names:
-        raise AvnbError(f"{folder} has no config {config!r}; its configs are {', '.join(names)}")
-    return pq.read_table(folder / (train_file(config) if split == "train" else TEST_FILE))
-
-
 class ClipDataset(Dataset):
     """Samples of one split of a benchmark folder, decoded from `media_root`; the label is the observed one.
 
@@ -94,7 +79,7 @@ class ClipDataset(Dataset):
 
     def __init__(
         self,
-        folder: str | Path,
+        folder: str | Path | BenchmarkFolder,
         config: str,
         split: str,
         media_root: str | Path,
@@ -108,15 +93,13 @@ class ClipDataset(Dataset):
     ) -> None:
         if mode not in MODES:
             raise AvnbError(f"mode {mode!r} is unknown; use 'train' (one random clip) or 'eval' (all views)")
-        folder, media_root = Path(folder), Path(media_root)
-        if sampling is None or audio is None:
-            recommended = benchmark_decoding(folder)
-            sampling, audio = sampling or recommended[0], audio or recommended[1]
-        table = read_split(folder, config, split)
+        bench, media_root = open_folder(folder), Path(media_root)
+        sampling, audio = sampling or bench.decoding.sampling, audio or bench.decoding.audio
+        table = bench.manifest(config, split)
         columns = ["clip_id", "audio_clip_id", "label", "clean_label"]
         rows = table.select(columns + (["nc_flag"] if "nc_flag" in table.column_names else [])).to_pylist()
-        paths = dict(zip(*benchmark_clips(folder).select(["clip_id", "path"]).to_pydict().values(), strict=True))
-        present = available_clips(folder, media_root) if only_available else set(paths)
+        paths = dict(zip(*bench.clips.select(["clip_id", "path"]).to_pydict().values(), strict=True))
+        present = available_clips(bench, media_root) if only_available else set(paths)
         usable = [row["clip_id"] in present and row["audio_clip_id"] in present for row in rows]
         keep = [i for i, ok in enumerate(usable) if ok]
         missing = tuple(row["clip_id"] for row, ok in zip(rows, usable, strict=True) if not ok)

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from avnoisebench.dataset.benchmark import SourceFile
 from avnoisebench.errors import AvnbError
 from avnoisebench.hashing import sha256_file
-from avnoisebench.sources.fetch import SourceFile, cache_dir, fetch
+from avnoisebench.sources.fetch import cache_dir, fetch
 
 _RECORDING = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 MNIST_FILES = ("images", "labels")

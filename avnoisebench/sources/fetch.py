@@ -3,30 +3,14 @@
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from avnoisebench.errors import AvnbError
-from avnoisebench.hashing import sha256_file
 
 CACHE_ENV = "AVNB_CACHE_DIR"
 _CHUNK = 1 << 16
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """An input annotation file of a build: its role, digest and where it came from."""
-
-    name: str
-    sha256: str
-    origin: str
-
-    @classmethod
-    def of(cls, name: str, path: Path, origin: str) -> "SourceFile":
-        """Describe a file on disk by its SHA-256."""
-        return cls(name=name, sha256=sha256_file(path), origin=origin)
 
 
 def cache_dir() -> Path:

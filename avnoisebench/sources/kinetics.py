@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from avnoisebench.dataset.benchmark import SourceFile
 from avnoisebench.errors import AvnbError
-from avnoisebench.sources.fetch import SourceFile, fetch
+from avnoisebench.sources.fetch import fetch
 
 REQUIRED_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 SPLIT_SPELLINGS = {"train": ("train",), "val": ("val", "validate", "validation")}

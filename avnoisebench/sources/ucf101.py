@@ -5,8 +5,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from avnoisebench.dataset.benchmark import SourceFile
 from avnoisebench.errors import AvnbError
-from avnoisebench.sources.fetch import SourceFile, cache_dir, fetch
+from avnoisebench.sources.fetch import cache_dir, fetch
 
 _ARCHIVE_FOLDER = "ucfTrainTestlist"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
-from avnoisebench.dataset.layout import LOCK, config_names, read_card_metadata
+from avnoisebench.dataset.folder import BenchmarkFolder
+from avnoisebench.dataset.layout import LOCK
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.train import TRACKS, TrainSettings
 from avnoisebench.loaders.decoding import benchmark_decoding
@@ -233,7 +234,7 @@ def _lock(path: Path, folder: Path) -> str:
             f"names {folder}, which is not a built benchmark folder (no {LOCK})",
             "build it with `avnb build ...` first (relative paths count from the working directory)",
         )
-    return hashlib.sha256((folder / LOCK).read_bytes()).hexdigest()
+    return BenchmarkFolder(folder).lock_sha256
 
 
 def _method_defaults(path: Path, method: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +273,7 @@ def expand(sweep: Sweep) -> list[Cell]:
 def _grid_cells(sweep: Sweep, grid: Grid) -> list[Cell]:
     locks = {folder: _lock(sweep.path, folder) for folder in grid.benchmarks}
     for folder in grid.benchmarks:
-        missing = [c for c in grid.configs if c not in (names := config_names(read_card_metadata(folder)))]
+        missing = [c for c in grid.configs if c not in (names := BenchmarkFolder(folder).config_names)]
         if missing:
             raise _fail(
                 sweep.path, "configs", f"names {missing[0]!r}, which {folder} does not have", f"use {', '.join(names)}"

@@ -1,11 +1,12 @@
 """The in-memory form of a benchmark before noise is added: clean manifests, classes, recipe, sources."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from avnoisebench.sources.fetch import SourceFile
+from avnoisebench.hashing import sha256_file
 
 BASE_SCHEMA = pa.schema(
     [
@@ -20,6 +21,20 @@ BASE_SCHEMA = pa.schema(
         ("source_split", pa.string()),
     ]
 )
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """An input annotation file of a build: its role, digest and where it came from."""
+
+    name: str
+    sha256: str
+    origin: str
+
+    @classmethod
+    def of(cls, name: str, path: Path, origin: str) -> "SourceFile":
+        """Describe a file on disk by its SHA-256."""
+        return cls(name=name, sha256=sha256_file(path), origin=origin)
 
 
 @dataclass(frozen=True)
