@@ -1,16 +1,14 @@
 """`avnb demo`: build a small noisy benchmark offline, train late-fusion and a noise-robust method, rank them."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.registry import registered_methods
 from avnoisebench.noise.correspondence import CorrespondenceSpec
 from avnoisebench.noise.labels import NoiseSpec
-
-ROBUST_PREFERENCE = ("ntl", "mrl", "avr", "xdc", "gblend", "adamml")
+from avnoisebench.progress import SILENT, Progress
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 
 
 @dataclass(frozen=True)
@@ -34,54 +32,60 @@ class DemoPlan:
 
 
 def robust_method() -> str:
-    """The most noise-robust method registered here (the paper's own first)."""
-    available = registered_methods()
-    for name in ROBUST_PREFERENCE:
-        if name in available:
-            return name
-    raise AvnbError(f"none of the noise-robust methods {', '.join(ROBUST_PREFERENCE)} is registered; reinstall")
+    """The noise-robust method that comes last in the tables' order (the paper's own), from the registered methods'
+    metadata."""
+    robust = []
+    for name, entry in registered_methods().items():
+        try:
+            method = entry.load()
+        except Exception:  # a broken third-party plug-in is not a candidate
+            continue
+        if getattr(method, "robust", False):
+            robust.append((getattr(method, "order", 0), name))
+    if not robust:
+        raise AvnbError("no noise-robust method is registered (a Method with robust = True); reinstall avnoisebench")
+    return max(robust)[1]
 
 
-def run_demo(out: Path, plan: DemoPlan = DemoPlan(), report: Callable[[str], None] = print) -> Path:
+def run_demo(out: Path, plan: DemoPlan = DemoPlan(), progress: Progress = SILENT) -> Path:
     """Build synthetic-av under `out`, train late-fusion and robust_method() on the plan's config (cached track,
     small model), evaluate both into out/results.jsonl and return that log."""
-    from avnoisebench.evaluation.evaluate import evaluate_run
     from avnoisebench.evaluation.results import append_result
-    from avnoisebench.harness.train import TrainSettings, run_training
-    from avnoisebench.loaders.decoding import benchmark_decoding
+    from avnoisebench.evaluation.scoring import evaluate_run
+    from avnoisebench.harness.settings import plan_run
+    from avnoisebench.harness.training import run_training
 
     if out.exists() and any(out.iterdir()):
         raise AvnbError(f"demo folder {out} is not empty; remove it or pass another --out")
-    report(f"building synthetic-av ({plan.classes} classes) with {plan.config} under {out}")
-    folder = synthetic_av_folder(
-        out / "synthetic-av",
-        out / "media",
+    progress.note(f"building synthetic-av ({plan.classes} classes) with {plan.config} under {out}")
+    options = SyntheticAvOptions(
+        out=out / "synthetic-av",
+        media_root=out / "media",
         classes=plan.classes,
         train_per_class=plan.train_per_class,
         test_per_class=plan.test_per_class,
         seed=plan.seed,
-        noise=[NoiseSpec.parse(plan.label_noise)],
-        correspondence=[CorrespondenceSpec(plan.correspondence)],
+        noise=(NoiseSpec.parse(plan.label_noise),),
+        nc_synthetic=(CorrespondenceSpec(plan.correspondence),),
     )
-    sampling, audio = benchmark_decoding(folder)
+    [folder] = build_synthetic_av(options)
     results = out / "results.jsonl"
     for method in ("late-fusion", robust_method()):
-        report(f"training {method} for {plan.epochs} epochs on {plan.config} (cached track, small model)")
-        settings = TrainSettings(
-            folder=folder,
-            config=plan.config,
-            method=method,
-            media_root=out / "media",
+        progress.note(f"training {method} for {plan.epochs} epochs on {plan.config} (cached track, small model)")
+        settings = plan_run(
+            folder,
+            plan.config,
+            method,
             out=out / "runs" / method,
+            media_root=out / "media",
             track="cached",
             model="small",
+            init="none",
             seed=plan.seed,
             epochs=plan.epochs,
             batch_size=plan.batch_size,
             lr=plan.lr,
             cache_dir=out / "cache",
-            sampling=sampling,
-            audio=audio,
         )
-        append_result(results, evaluate_run(run_training(settings)).record)
+        append_result(results, evaluate_run(run_training(settings, progress=progress)).record)
     return results

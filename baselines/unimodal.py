@@ -10,9 +10,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import train_epochs
-from avnoisebench.harness.method import unwrap
+from avnoisebench.plugin import Batch, Budget, Method, Predictor, RunLog, TrainData, train_epochs, unwrap
 
 MODALITIES = ("video", "audio")
 
@@ -71,6 +69,7 @@ class VideoOnly(_UnimodalMethod):
 
     name = "video-only"
     modality = "video"
+    order = 1
 
 
 class AudioOnly(_UnimodalMethod):
@@ -78,3 +77,4 @@ class AudioOnly(_UnimodalMethod):
 
     name = "audio-only"
     modality = "audio"
+    order = 2

@@ -1,46 +1,47 @@
 """The small synthetic-av benchmark and cached-track run settings shared by the harness and baseline tests."""
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
-from avnoisebench.dataset.decoding import ClipSampling
 from avnoisebench.harness.data import TrainData
-from avnoisebench.harness.train import TrainSettings
+from avnoisebench.harness.settings import TrainSettings, plan_run
 from avnoisebench.models import build_model
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 
-SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
+SAMPLING = {"num_frames": 4, "stride": 0.5, "num_views": 3, "short_side": 40, "crop": 32}
 
 
 def build_bench(root: Path) -> tuple[Path, Path]:
     """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %) and its media root."""
-    synthetic_av_folder(root / "synthetic-av", root / "media", classes=4, train_per_class=20, test_per_class=8)
+    options = SyntheticAvOptions(
+        out=root / "synthetic-av", media_root=root / "media", classes=4, train_per_class=20, test_per_class=8
+    )
+    build_synthetic_av(options)
     return root / "synthetic-av", root / "media"
 
 
 def run_settings(bench: tuple[Path, Path], out: Path, **overrides: Any) -> TrainSettings:
-    """A short cached-track run of the small model on `bench` (late-fusion on clean labels unless overridden)."""
+    """A short cached-track run of the small model from scratch on `bench` (late-fusion on clean labels unless
+    overridden; `method` may be a name or a Method instance)."""
     folder, media = bench
-    base = TrainSettings(
-        folder=folder,
-        config="clean",
-        method="late-fusion",
-        media_root=media,
-        out=out,
-        track="cached",
-        model="small",
-        epochs=10,
-        batch_size=16,
-        lr=3e-3,
-        sampling=SAMPLING,
-        cache_dir=folder.parent / "cache",
-    )
-    return replace(base, **overrides)
+    values: dict[str, Any] = {
+        "config": "clean",
+        "method": "late-fusion",
+        "track": "cached",
+        "model": "small",
+        "init": "none",
+        "epochs": 10,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "sampling": SAMPLING,
+        "cache_dir": folder.parent / "cache",
+        **overrides,
+    }
+    return plan_run(folder, values.pop("config"), values.pop("method"), out=out, media_root=media, **values)
 
 
 def vector_task(

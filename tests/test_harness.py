@@ -11,14 +11,14 @@ import pytest
 import torch
 from harnesskit import build_bench, run_settings
 
-import avnoisebench.harness.train as train_module
 from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.evaluate import evaluate_run
-from avnoisebench.harness import Method, ModelPredictor
-from avnoisebench.harness.loop import cross_entropy_loss, train_epochs
+from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.registry import load_method, registered_methods
-from avnoisebench.harness.run import CHECKPOINT, METRICS, PREDICTIONS
-from avnoisebench.harness.train import TrainSettings, run_training
+from avnoisebench.harness.settings import TrainSettings
+from avnoisebench.harness.training import run_training
+from avnoisebench.plugin import Method, ModelPredictor, cross_entropy_loss, train_epochs
+from avnoisebench.runs.checkpoint import load_checkpoint
+from avnoisebench.runs.folder import CHECKPOINT, PREDICTIONS, RunFolder
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def settings(bench: tuple[Path, Path], out: Path, **overrides) -> TrainSettings:
 
 
 def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / METRICS).read_text().splitlines()]
+    return RunFolder(run).metrics()
 
 
 def v_at_1(run: Path) -> float:
@@ -46,11 +46,11 @@ def test_late_fusion_is_registered_and_unknown_names_are_refused() -> None:
 
 
 def test_unknown_method_option_is_refused() -> None:
-    with pytest.raises(AvnbError, match="has no option\\(s\\) temperature"):
+    with pytest.raises(AvnbError, match="'late-fusion' has no option\\(s\\) temperature"):
         load_method("late-fusion")(temperature=2)
 
 
-def test_a_method_sees_noisy_labels_and_never_clean_ones(bench, tmp_path: Path, monkeypatch) -> None:
+def test_a_method_sees_noisy_labels_and_never_clean_ones(bench, tmp_path: Path) -> None:
     seen = {}
 
     class Spy(Method):
@@ -63,9 +63,8 @@ def test_a_method_sees_noisy_labels_and_never_clean_ones(bench, tmp_path: Path, 
             seen["features"] = data.extract_features(model)
             return ModelPredictor(model)
 
-    monkeypatch.setattr(train_module, "load_method", lambda name: Spy)
     folder, _ = bench
-    run_training(settings(bench, tmp_path / "run", config="sym60", method="spy"))
+    run_training(settings(bench, tmp_path / "run", config="sym60", method=Spy()))
     table = pq.read_table(folder / "data" / "sym60" / "train.parquet")
     assert torch.equal(seen["labels"], torch.tensor(table["label"].to_pylist()))
     assert not torch.equal(seen["labels"], torch.tensor(table["clean_label"].to_pylist()))
@@ -88,11 +87,10 @@ def test_late_fusion_learns_on_synthetic_av(bench, tmp_path: Path) -> None:
     assert config["benchmark_lock_sha256"] and config["method"] == "late-fusion" and config["seed"] == 0
 
 
-def test_same_seed_same_run_and_resume_after_interruption(bench, tmp_path: Path, monkeypatch) -> None:
+def test_same_seed_same_run_and_resume_after_interruption(bench, tmp_path: Path) -> None:
     reference = run_training(settings(bench, tmp_path / "a", epochs=3))
-    real = train_module.load_method
 
-    class Interrupted(real("late-fusion")):
+    class Interrupted(load_method("late-fusion")):
         def fit(self, model, data, budget, log):
             def stop_after_one(model, batch, epoch):
                 if epoch == 1:
@@ -101,18 +99,16 @@ def test_same_seed_same_run_and_resume_after_interruption(bench, tmp_path: Path,
 
             train_epochs(model, data, budget, log, stop_after_one)
 
-    monkeypatch.setattr(train_module, "load_method", lambda name: Interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_training(settings(bench, tmp_path / "b", epochs=3))
+        run_training(settings(bench, tmp_path / "b", epochs=3, method=Interrupted()))
     assert [r["epoch"] for r in metrics(tmp_path / "b")] == [0]
-    monkeypatch.setattr(train_module, "load_method", real)
     with pytest.raises(AvnbError, match="not empty"):
         run_training(settings(bench, tmp_path / "b", epochs=3))
     resumed = run_training(settings(bench, tmp_path / "b", epochs=3), resume=True)
     assert [r["loss"] for r in metrics(resumed) if "epoch" in r] == [
         r["loss"] for r in metrics(reference) if "epoch" in r
     ]
-    a, b = (torch.load(r / CHECKPOINT, weights_only=False)["model"] for r in (reference, resumed))
+    a, b = (load_checkpoint(r / CHECKPOINT)["modules"]["model"] for r in (reference, resumed))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert pq.read_table(reference / PREDICTIONS).equals(pq.read_table(resumed / PREDICTIONS))
 
@@ -137,7 +133,8 @@ def test_distributed_data_parallel_on_two_cpu_processes(bench, tmp_path: Path) -
         "--nproc_per_node",
         "2",
         "-m",
-        "avnoisebench.train",
+        "avnoisebench",
+        "train",
         str(folder),
         "--config",
         "clean",
@@ -167,6 +164,9 @@ def test_distributed_data_parallel_on_two_cpu_processes(bench, tmp_path: Path) -
         "40",
         "--crop",
         "32",
+        "--init",
+        "none",
+        "--quiet",
         "--cache-dir",
         str(tmp_path / "cache"),
     ]

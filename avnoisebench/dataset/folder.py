@@ -3,7 +3,7 @@ noise, decoding recipe, recommended protocol — whose files are checked against
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,32 @@ class LabelNoise:
 
     mode: str
     rate: float
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The training protocol a benchmark's card recommends (the paper's at GPU scale where the card names none):
+    model, track, initial weights (`none`, or the name of an `avnb pretrain` recipe), epochs, learning rate and
+    batch size. `avnb train` uses it for every setting it is not given."""
+
+    model: str = "r2plus1d18-panns22"
+    track: str = "raw"
+    init: str = "none"
+    epochs: int = 60
+    lr: float = 5e-5
+    batch_size: int = 64
+    recommended: bool = False
+
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any] | None, source: str) -> "Protocol":
+        """The card's `protocol` table (every field optional), or the paper's protocol when there is none."""
+        if not recipe:
+            return cls()
+        known = {f.name for f in fields(cls)} - {"recommended"}
+        unknown = sorted(set(recipe) - known)
+        if unknown:
+            raise AvnbError(f"{source}: protocol has no setting {unknown[0]!r}; rebuild the folder")
+        return cls(**recipe, recommended=True)
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,7 @@ class BenchmarkFolder:
                 f"{self.path / CARD} lacks benchmark metadata ({exc!r}); rebuild the folder with `avnb build ...`"
             ) from exc
         self.decoding = Decoding.from_recipe(self.recipe.get("decoding", {}), str(self.path / CARD))
+        self.protocol = Protocol.from_recipe(self.recipe.get("protocol"), str(self.path / CARD))
         self._configs: dict[str, NoiseConfig] = {}
 
     def __repr__(self) -> str:

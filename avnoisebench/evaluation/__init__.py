@@ -1,1 +1,1 @@
-"""Evaluation: validated prediction files, C@1/C@5/V@1, the results log and the leaderboard."""
+"""Evaluation: validated prediction files, C@1/C@5/V@1, the results log."""

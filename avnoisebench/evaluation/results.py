@@ -1,21 +1,29 @@
-"""The results log: one dated JSON line per evaluated predictions file, appended atomically."""
+"""The results log: one dated JSON line per evaluation, with structured fields (benchmark, label noise, noisy
+correspondence, method and options, model, initial weights, budget, track, seed, metrics) and paths relative to the
+log; appended under a lock, read back with old logs migrated (`avnoisebench.evaluation.migrate`)."""
 
-import json
-from dataclasses import MISSING, asdict, dataclass, fields
+import os
+import warnings
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.metrics import METRICS
-from avnoisebench.jsonl import append_line
+from avnoisebench.evaluation.migrate import migrate_record
+from avnoisebench.jsonl import append_line, read_jsonl
+from avnoisebench.runs.config import variant_label
 
 DEFAULT_RESULTS = Path("results.jsonl")
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class ResultRecord:
-    """One evaluation: which benchmark, config, method (and its options) and seed, its metrics, where it came from."""
+    """One evaluation: what was trained and how (the fields that define a leaderboard row, with the seed), its
+    metrics, and where it came from. Unknown values (e.g. the model of a predictions file scored on its own) are
+    None."""
 
     benchmark: str
     benchmark_lock_sha256: str
@@ -23,13 +31,58 @@ class ResultRecord:
     method: str
     seed: int | None
     metrics: dict[str, float]
-    run: str | None
-    predictions: str
     date: str
     code_version: str
-    track: str | None
+    benchmark_family: str | None = None
+    benchmark_variant: str | None = None
+    label_noise_mode: str | None = None
+    label_noise_rate: float | None = None
+    correspondence: float | None = None
+    correspondence_kind: str | None = None
+    method_options: dict[str, Any] | None = None
+    variant: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    model: str | None = None
+    init_sha256: str | None = None
+    init_source: str | None = None
+    init_card: dict[str, Any] | None = None
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    track: str | None = None
+    run: str | None = None
+    predictions: str | None = None
     run_code_version: str | None = None
-    options: dict[str, Any] | None = None
+    format: int = FORMAT
+
+    def setup(self) -> tuple:
+        """Everything that defines the row this record belongs to (all but the seed and provenance)."""
+        options = tuple(sorted((self.method_options or {}).items(), key=lambda kv: kv[0]))
+        variant = tuple(sorted(self.variant.items()))
+        return (
+            self.benchmark,
+            self.benchmark_lock_sha256,
+            self.config,
+            self.method,
+            repr(options),
+            repr(variant),
+            self.name,
+            self.model,
+            self.init_sha256,
+            self.epochs,
+            self.lr,
+            self.batch_size,
+            self.track,
+        )
+
+    def key(self) -> tuple:
+        """The setup and the seed: a later record with the same key supersedes an earlier one."""
+        return (*self.setup(), self.seed)
+
+    @property
+    def label(self) -> str:
+        """The display label: the name given to the run, else the method with the values a sweep varied."""
+        return self.name or variant_label(self.method, self.variant)
 
 
 def utc_now() -> str:
@@ -37,16 +90,41 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def append_result(results_path: Path, record: ResultRecord) -> None:
-    """Append one record as one line of the results log (locked, so parallel writers never interleave)."""
-    append_line(results_path, asdict(record))
+def _relative(path: str | None, log: Path) -> str | None:
+    """A path as the results log records it: relative to the log's folder (None stays None)."""
+    if path is None:
+        return None
+    return Path(os.path.relpath(Path(path).resolve(), log.resolve().parent)).as_posix()
 
 
-_REQUIRED = [f.name for f in fields(ResultRecord) if f.default is MISSING]
+def _absolute(path: str | None, log: Path) -> str | None:
+    """A recorded path as a path usable here: relative ones count from the log's folder."""
+    if path is None or Path(path).is_absolute():
+        return path
+    return str(log.parent / path)
 
 
-def _record(path: Path, number: int, data: Any) -> ResultRecord:
-    missing = [name for name in _REQUIRED if not isinstance(data, dict) or name not in data]
+def append_result(log: Path, record: ResultRecord) -> list[ResultRecord]:
+    """Append one record as one line of the results log (locked, so parallel writers never interleave), its run
+    and predictions paths relative to the log's folder; returns the earlier records of identical settings and seed
+    that it supersedes."""
+    if log.is_dir():
+        raise AvnbError(f"results log {log} is a folder; pass a file path such as {log / 'results.jsonl'}")
+    earlier = [r for r in read_results(log) if r.key() == record.key()] if log.is_file() else []
+    stored = replace(record, run=_relative(record.run, log), predictions=_relative(record.predictions, log))
+    try:
+        append_line(log, asdict(stored))
+    except OSError as exc:
+        raise AvnbError(f"cannot write the results log {log} ({exc.strerror}); pass a writable --results") from exc
+    return earlier
+
+
+_REQUIRED = [f.name for f in fields(ResultRecord) if f.default is MISSING and f.default_factory is MISSING]
+
+
+def _record(path: Path, number: int, data: dict[str, Any]) -> ResultRecord:
+    data = migrate_record(data) if data.get("format", 1) < FORMAT else data
+    missing = [name for name in _REQUIRED if name not in data]
     if missing:
         raise AvnbError(
             f"{path} line {number} is not a result record (missing {', '.join(missing)}); "
@@ -54,26 +132,26 @@ def _record(path: Path, number: int, data: Any) -> ResultRecord:
         )
     metrics = data["metrics"]
     if not isinstance(metrics, dict) or not all(isinstance(metrics.get(m), int | float) for m in METRICS):
-        raise AvnbError(f"{path} line {number}: metrics must hold numbers {', '.join(METRICS)}; remove or fix the line")
+        raise AvnbError(
+            f"{path} record {number}: metrics must hold numbers {', '.join(METRICS)}; remove or fix the line"
+        )
     known = {f.name for f in fields(ResultRecord)}
-    return ResultRecord(**{key: value for key, value in data.items() if key in known})
+    values = {key: value for key, value in data.items() if key in known}
+    values["run"], values["predictions"] = (
+        _absolute(values.get("run"), path),
+        _absolute(values.get("predictions"), path),
+    )
+    return ResultRecord(**values)
 
 
 def read_results(path: Path) -> list[ResultRecord]:
-    """Every record in file order; a torn last line from an interrupted writer is skipped."""
+    """Every record in file order (old formats migrated); a torn last line from an interrupted writer is skipped
+    with a warning."""
+    if path.is_dir():
+        raise AvnbError(f"results log {path} is a folder; pass the .jsonl file")
     if not path.is_file():
         raise AvnbError(f"results log {path} not found; write one with `avnb evaluate ... --results {path}`")
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines) and not text.endswith("\n"):
-                continue
-            raise AvnbError(f"{path} line {number} is not valid JSON ({exc}); remove or fix that line") from exc
-        records.append(_record(path, number, data))
-    return records
+    lines, problems = read_jsonl(path)
+    for problem in problems:
+        warnings.warn(problem, stacklevel=2)
+    return [_record(path, number, data) for number, data in enumerate(lines, 1)]

@@ -1,7 +1,1 @@
-"""The training harness: method plug-in API, training data, run folders."""
-
-from avnoisebench.harness.data import Batch, TrainData
-from avnoisebench.harness.method import Budget, Method, ModelPredictor, Predictor
-from avnoisebench.harness.run import RunLog
-
-__all__ = ["Batch", "Budget", "Method", "ModelPredictor", "Predictor", "RunLog", "TrainData"]
+"""The training harness: settings, training data, the training loop and run log, the method registry."""

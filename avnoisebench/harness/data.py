@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from avnoisebench.harness.cache import CachedClips
 from avnoisebench.loaders.clips import ClipDataset, collate_clips
 from avnoisebench.media.decode import normalize_video
+from avnoisebench.media.status import record_decode_failure
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class RawSource:
     def __init__(self, train: ClipDataset, fixed: ClipDataset, workers: int) -> None:
         self.train, self.fixed, self.workers = train, fixed, workers
         self.position = {row: position for position, row in enumerate(train.indices)}
+        self.skipped: set[str] = set()
 
     def batches(self, chunks: list[np.ndarray], epoch: int | None) -> Iterator[tuple[torch.Tensor, ...]]:
         dataset = self.fixed if epoch is None else self.train
@@ -59,6 +61,10 @@ class RawSource:
             dataset, batch_sampler=[c.tolist() for c in chunks], num_workers=self.workers, collate_fn=collate_clips
         )
         for batch in loader:
+            for clip in batch.skipped:
+                if clip.clip_id not in self.skipped:
+                    self.skipped.add(clip.clip_id)
+                    record_decode_failure(self.train.media_root, clip.clip_id, clip.category, clip.message)
             if len(batch.clip_id) == 0:
                 continue
             positions = torch.tensor([self.position[row] for row in batch.index.tolist()])

@@ -8,8 +8,8 @@ import torch.distributed as dist
 from torch import nn
 
 from avnoisebench.harness.data import Batch, TrainData
-from avnoisebench.harness.method import Budget, unwrap
-from avnoisebench.harness.run import RunLog
+from avnoisebench.harness.method import Budget
+from avnoisebench.harness.runlog import RunLog
 
 StepLoss = Callable[[nn.Module, Batch, int], torch.Tensor]
 
@@ -82,24 +82,10 @@ def train_epochs(
 ) -> None:
     """Adam over `budget.epochs` epochs of `loss_fn`, checkpointing after each epoch and resuming from the last."""
     optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
-    start = 0
-    state = log.load_checkpoint()
-    if state is not None:
-        unwrap(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        start = state["epoch"] + 1
-    for epoch in range(start, budget.epochs):
+    for epoch in range(log.resume({"model": model}, {"optimizer": optimizer}), budget.epochs):
 
         def step(batch: Batch, epoch: int = epoch) -> dict[str, torch.Tensor]:
             return {"loss": loss_fn(model, batch, epoch)}
 
         log.epoch(epoch, **train_pass(model, data, epoch, [optimizer], step, after_backward))
-        log.save_checkpoint(
-            {
-                "epoch": epoch,
-                "model": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-            }
-        )
+        log.checkpoint(epoch, {"model": model}, {"optimizer": optimizer})

@@ -1,5 +1,6 @@
 """The method plug-in API: a Method fits a model on noisy training data within a budget and returns a predictor."""
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -7,20 +8,42 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import torch
 from torch import nn
 
+from avnoisebench.errors import AvnbError
+from avnoisebench.harness.options import NoOptions, Options
+
 if TYPE_CHECKING:
     from avnoisebench.harness.data import TrainData
-    from avnoisebench.harness.run import RunLog
+    from avnoisebench.harness.runlog import RunLog
 
 
 @dataclass(frozen=True)
 class Budget:
-    """The shared training budget: epochs, batch size, learning rate, device, seed (paper defaults)."""
+    """The shared training budget: epochs, batch size, learning rate, device, seed (paper defaults), checked."""
 
     epochs: int = 60
     batch_size: int = 64
     lr: float = 5e-5
     device: str = "cpu"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": isinstance(self.epochs, int) and self.epochs >= 1,
+            "batch_size": isinstance(self.batch_size, int) and self.batch_size >= 1,
+            "lr": isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0,
+            "seed": isinstance(self.seed, int) and self.seed >= 0,
+        }
+        rules = {
+            "epochs": "a whole number of at least 1",
+            "batch_size": "a whole number of at least 1",
+            "lr": "a positive finite number",
+            "seed": "a whole number of at least 0",
+        }
+        for name, ok in checks.items():
+            value = getattr(self, name)
+            if not ok or isinstance(value, bool):
+                flag = name.replace("_", "-")
+                raise AvnbError(f"--{flag} {value!r} must be {rules[name]}")
 
 
 class Predictor(Protocol):
@@ -48,25 +71,28 @@ class ModelPredictor:
 
 
 class Method(ABC):
-    """A training method. Subclasses set `name`, take their options as keyword arguments, and implement fit."""
+    """A training method. Subclasses set `name` (the entry-point name), `Options` (a frozen `Options` dataclass),
+    optionally `display_name` (tables), `paper_name` (its row in the paper's tables), `order` (its place in tables)
+    and `robust` (whether it targets label noise), and implement `fit`."""
 
     name: ClassVar[str]
+    display_name: ClassVar[str | None] = None
+    paper_name: ClassVar[str | None] = None
+    order: ClassVar[int] = 1000
+    robust: ClassVar[bool] = False
+    Options: ClassVar[type[Options]] = NoOptions
 
-    def __init__(self, **options: Any) -> None:
-        unknown = set(options) - set(self.default_options())
-        if unknown:
-            from avnoisebench.errors import AvnbError
-
-            raise AvnbError(
-                f"method {self.name!r} has no option(s) {', '.join(sorted(unknown))}; "
-                f"its options are {', '.join(sorted(self.default_options())) or 'none'}"
-            )
-        self.options = {**self.default_options(), **options}
+    def __init__(self, options: Options | None = None, /, **values: Any) -> None:
+        if options is not None and values:
+            raise TypeError("pass an Options instance or option values, not both")
+        if options is not None and not isinstance(options, self.Options):
+            raise AvnbError(f"method {self.name!r} takes {self.Options.__name__}, not {type(options).__name__}")
+        self.options = options if options is not None else self.Options.from_values(values, self.name)
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """Method-specific options and their defaults."""
-        return {}
+    def title(cls) -> str:
+        """The name shown in tables."""
+        return cls.display_name or cls.name
 
     @abstractmethod
     def fit(self, model: nn.Module, data: "TrainData", budget: Budget, log: "RunLog") -> Predictor:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,8 @@ class HiddenTruth:
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve of `scores` separating `positive` from the other samples (the Mann-Whitney statistic
-    from ranks, ties given their average rank); NaN when either group is empty."""
-    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
-    n_pos = int(positive.sum())
-    n_neg = len(scores) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    """ROC-AUC of `scores` separating `positive` from the other samples (scikit-learn's); NaN when a group is empty."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
         return float("nan")
-    order = np.argsort(scores, kind="stable")
-    _, inverse, counts = np.unique(scores[order], return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    average_rank = ends - (counts - 1) / 2
-    ranks = np.empty(len(scores))
-    ranks[order] = average_rank[inverse]
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(positive, np.asarray(scores, dtype=np.float64)))

@@ -113,6 +113,7 @@ class ClipDataset(Dataset):
         self.video_paths = [media_path(media_root, paths[rows[i]["clip_id"]]) for i in keep]
         self.audio_paths = [media_path(media_root, paths[rows[i]["audio_clip_id"]]) for i in keep]
         self.mode, self.sampling, self.audio, self.backend = mode, sampling, audio, backend
+        self.media_root = media_root
         self.seed, self.normalize, self.epoch = seed, normalize, 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -1,6 +1,6 @@
 """Sweeps: TOML grids of harness runs, run resumably and in parallel into one results log."""
 
-from avnoisebench.sweep.runner import Outcome, SweepSummary, run_sweep
+from avnoisebench.sweep.execute import Outcome, SweepSummary, run_sweep
 from avnoisebench.sweep.spec import Cell, GridPoint, Sweep, expand, grid_points, load_sweep
 
 __all__ = [

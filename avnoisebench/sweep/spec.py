@@ -4,7 +4,7 @@ import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,8 @@ from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.folder import BenchmarkFolder
 from avnoisebench.dataset.layout import LOCK
 from avnoisebench.errors import AvnbError
-from avnoisebench.harness.train import TRACKS, TrainSettings
-from avnoisebench.loaders.decoding import benchmark_decoding
+from avnoisebench.harness.settings import TrainSettings, check_media_present, plan_run
+from avnoisebench.runs.config import TRACKS, variant_label
 
 TOP_KEYS = ("name", "runs", "results", "settings", "options", "grid")
 GRID_KEYS = ("benchmarks", "configs", "methods", "seeds", "settings", "options", "vary")
@@ -28,6 +28,7 @@ SETTINGS: dict[str, type] = {
     "workers": int,
     "media_root": Path,
     "cache_dir": Path,
+    "init": str,
     "visual_weights": Path,
     "audio_weights": Path,
     "sampling": ClipSampling,
@@ -35,7 +36,6 @@ SETTINGS: dict[str, type] = {
 }
 """Harness settings a sweep file may give, by type; `sampling` and `audio` are tables of fields that replace those of
 the benchmark's recommended decoding."""
-NOT_IDENTITY = ("folder", "out", "media_root", "cache_dir", "device", "workers", "method_options")
 DEFAULT_MEDIA_ROOT = Path("avnb-data/media")
 KEY_LENGTH = 16
 
@@ -75,19 +75,8 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """The method name, followed by the varied grid values: `ntl[ablation=ins]`; the results log's method."""
-        return cell_label(self.settings.method, self.varied)
-
-
-def cell_label(method: str, varied: dict[str, Any]) -> str:
-    """A cell's label: the method name, followed by the grid values the cell varies."""
-    if not varied:
-        return method
-    return f"{method}[{', '.join(f'{k}={_show(v)}' for k, v in varied.items())}]"
-
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+        """The method name, followed by the varied grid values: `ntl[ablation=ins]`."""
+        return variant_label(self.settings.method.name, self.varied)
 
 
 def _fail(path: Path, key: str, problem: str, fix: str) -> AvnbError:
@@ -226,7 +215,7 @@ def _method_tables(path: Path, key: str, value: Any, methods: list[str], check: 
     return {m: {k: check(f"{key}.{m}.{k}", v) for k, v in t.items()} for m, t in tables.items()}
 
 
-def _lock(path: Path, folder: Path) -> str:
+def _open(path: Path, folder: Path) -> BenchmarkFolder:
     if not (folder / LOCK).is_file():
         raise _fail(
             path,
@@ -234,35 +223,23 @@ def _lock(path: Path, folder: Path) -> str:
             f"names {folder}, which is not a built benchmark folder (no {LOCK})",
             "build it with `avnb build ...` first (relative paths count from the working directory)",
         )
-    return BenchmarkFolder(folder).lock_sha256
-
-
-def _method_defaults(path: Path, method: str, given: dict[str, Any]) -> dict[str, Any]:
-    """The method's resolved options (its defaults updated by `given`), checked by the method itself."""
-    from avnoisebench.harness.registry import load_method
-
-    try:
-        return dict(load_method(method)(**given).options)
-    except AvnbError as exc:
-        raise AvnbError(f"sweep file {path}: options of {method!r}: {exc}") from exc
+    return BenchmarkFolder(folder)
 
 
 def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
 
 
-def cell_key(settings: TrainSettings, lock_sha256: str, options: dict[str, Any], label: str) -> str:
-    """A stable digest of what a cell's result depends on: benchmark build, config, method and its resolved options,
-    seed, the training and decoding settings, and its label (not where files live, nor the device)."""
-    identity = {k: v for k, v in asdict(settings).items() if k not in NOT_IDENTITY}
-    payload = {**identity, "benchmark_lock_sha256": lock_sha256, "method_options": options, "label": label}
-    text = json.dumps(payload, sort_keys=True, default=str)
+def cell_key(settings: TrainSettings) -> str:
+    """A stable digest of what a cell's result depends on (its run config's identity: benchmark build, config,
+    method and options, varied values, model, initial weights, budget, track, decoding; not where files live)."""
+    text = json.dumps(settings.record().identity(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 
 def expand(sweep: Sweep) -> list[Cell]:
     """Every cell of the sweep's grids, seeds outermost (an interrupted sweep has whole seeds done first), each once;
-    checks the benchmarks, their configs and the methods' options before anything runs."""
+    checks the benchmarks, their configs, the methods' options, the models and the media before anything runs."""
     cells = sorted((cell for grid in sweep.grids for cell in _grid_cells(sweep, grid)), key=lambda c: c.settings.seed)
     unique: dict[str, Cell] = {}
     for cell in cells:
@@ -271,32 +248,42 @@ def expand(sweep: Sweep) -> list[Cell]:
 
 
 def _grid_cells(sweep: Sweep, grid: Grid) -> list[Cell]:
-    locks = {folder: _lock(sweep.path, folder) for folder in grid.benchmarks}
-    for folder in grid.benchmarks:
-        missing = [c for c in grid.configs if c not in (names := BenchmarkFolder(folder).config_names)]
+    folders = {folder: _open(sweep.path, folder) for folder in grid.benchmarks}
+    for folder, bench in folders.items():
+        missing = [c for c in grid.configs if c not in bench.config_names]
         if missing:
             raise _fail(
-                sweep.path, "configs", f"names {missing[0]!r}, which {folder} does not have", f"use {', '.join(names)}"
+                sweep.path,
+                "configs",
+                f"names {missing[0]!r}, which {folder} does not have",
+                f"use {', '.join(bench.config_names)}",
             )
-    cells = []
+    cells, media_checked = [], set()
     for point in _points(grid):
-        given = {**grid.options.get(point.method, {}), **point.option_values}
-        options = _method_defaults(sweep.path, point.method, given)
-        base = TrainSettings(
-            folder=point.folder,
-            config=point.config,
-            method=point.method,
-            media_root=DEFAULT_MEDIA_ROOT,
-            out=sweep.runs,
-            seed=point.seed,
-            cache_dir=sweep.runs / "cache",
-            method_options=given,
-        )
         values = {**grid.settings, **point.setting_values}
-        sampling, audio = benchmark_decoding(point.folder, **values.pop("sampling", {}))
-        audio = replace(audio, **values.pop("audio", {}))
-        settings = replace(base, sampling=sampling, audio=audio, **values)
-        key = cell_key(settings, locks[point.folder], options, point.label)
+        given = {**grid.options.get(point.method, {}), **point.option_values}
+        try:
+            settings = plan_run(
+                folders[point.folder],
+                point.config,
+                point.method,
+                out=sweep.runs,
+                media_root=values.pop("media_root", DEFAULT_MEDIA_ROOT),
+                options=given,
+                seed=point.seed,
+                cache_dir=values.pop("cache_dir", None),
+                sampling=values.pop("sampling", None),
+                audio=values.pop("audio", None),
+                variant=point.varied,
+                check_media=False,
+                **values,
+            )
+        except AvnbError as exc:
+            raise AvnbError(f"sweep file {sweep.path}: {point.label} on {point.folder} {point.config}: {exc}") from exc
+        if (point.folder, settings.media_root) not in media_checked:
+            check_media_present(settings)
+            media_checked.add((point.folder, settings.media_root))
+        key = cell_key(settings)
         cells.append(Cell(replace(settings, out=sweep.runs / key), point.varied, key))
     return cells
 
@@ -320,7 +307,7 @@ class GridPoint:
     @property
     def label(self) -> str:
         """The results log's method for this cell: `ntl[ablation=ins]`."""
-        return cell_label(self.method, self.varied)
+        return variant_label(self.method, self.varied)
 
 
 def _points(grid: Grid) -> list[GridPoint]:

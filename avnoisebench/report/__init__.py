@@ -1,0 +1,1 @@
+"""Reporting: the leaderboard (md/csv/html), the study in the paper's layout, figures, the paper's reference rows."""
