@@ -1,7 +1,9 @@
 """avnoisebench: benchmarks, baselines and a reference method for audio-visual learning under noisy labels."""
 
-__version__ = "0.1.0"
+from avnoisebench.dataset.folder import BenchmarkFolder
+from avnoisebench.dataset.load import load
+from avnoisebench.provenance import package_version
 
-from avnoisebench.dataset.load import load  # noqa: E402
+__version__ = package_version()
 
-__all__ = ["__version__", "load"]
+__all__ = ["BenchmarkFolder", "__version__", "load"]

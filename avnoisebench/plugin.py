@@ -6,6 +6,7 @@ third-party method would.
 """
 
 from avnoisebench.errors import AvnbError
+from avnoisebench.harness.budget import Budget
 from avnoisebench.harness.data import Batch, TrainData
 from avnoisebench.harness.loop import (
     average_gradients,
@@ -14,7 +15,7 @@ from avnoisebench.harness.loop import (
     train_epochs,
     train_pass,
 )
-from avnoisebench.harness.method import Budget, Method, ModelPredictor, Predictor, unwrap
+from avnoisebench.harness.method import Method, ModelPredictor, Predictor, unwrap
 from avnoisebench.harness.options import Options, option
 from avnoisebench.harness.runlog import RunLog
 from avnoisebench.models import FusionHead

@@ -7,8 +7,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from avnoisebench.harness.budget import Budget
 from avnoisebench.harness.data import Batch, TrainData
-from avnoisebench.harness.method import Budget
 from avnoisebench.harness.runlog import RunLog
 
 StepLoss = Callable[[nn.Module, Batch, int], torch.Tensor]

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from avnoisebench.errors import AvnbError
 
 if TYPE_CHECKING:
+    from avnoisebench.harness.budget import Budget
     from avnoisebench.harness.data import TrainData
-    from avnoisebench.harness.method import Budget
 
 _TRUE, _FALSE, _NONE = ("true", "on", "yes", "1"), ("false", "off", "no", "0"), ("none", "null")
 

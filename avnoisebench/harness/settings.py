@@ -11,7 +11,8 @@ import torch
 from avnoisebench.dataset.decoding import Decoding
 from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
 from avnoisebench.errors import AvnbError
-from avnoisebench.harness.method import Budget, Method
+from avnoisebench.harness.budget import Budget
+from avnoisebench.harness.method import Method
 from avnoisebench.harness.registry import load_method
 from avnoisebench.hashing import sha256_file
 from avnoisebench.media.coverage import available_clips
