@@ -7,24 +7,23 @@ rebuild keeps a clip only when it is proven identical and regenerates it otherwi
 
 import hashlib
 import json
-import multiprocessing
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import av
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.hashing import sha256_file
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.plan import is_finished, prepare_root
 from avnoisebench.media.status import StatusRecord, append_record, latest_status
+from avnoisebench.processes import worker_pool
+from avnoisebench.progress import SILENT, Progress
 
 # x264's lookahead (mb-tree) gives run-to-run different bytes even on one thread; zerolatency turns it off.
 VIDEO_OPTIONS = {"preset": "veryfast", "tune": "zerolatency", "crf": "23"}
@@ -150,9 +149,11 @@ def write_generated_media(
     modules: Sequence[Path],
     overwrite: bool = False,
     jobs: int = 1,
+    progress: Progress = SILENT,
 ) -> MediaReport:
-    """Generate every clip under `media_root` with `jobs` processes, recorded ok in its status log; clips already
-    there and proven identical are kept, others in use are replaced only with `overwrite`."""
+    """Generate every clip under `media_root` with `jobs` processes (processes.worker_pool: they die with this one),
+    recorded ok in its status log; clips already there and proven identical are kept, others in use are replaced
+    only with `overwrite`."""
     if jobs < 1:
         raise AvnbError(f"--jobs {jobs} must be at least 1")
     prepare_root(media_root)
@@ -175,24 +176,24 @@ def write_generated_media(
             f"(e.g. {clashes[0]}: another seed or generator version, or changed since); pass --overwrite to "
             f"replace them, or choose another --media-root"
         )
-    _run(generator, todo, jobs)
+    _run(generator, todo, jobs, progress)
     return MediaReport(generated=len(todo), kept=kept)
 
 
-def _run(generator: _Generator, todo: list[GeneratedClip], jobs: int) -> None:
-    """Write `todo` in batches, in this process or `jobs` worker processes, with a progress bar."""
+def _run(generator: _Generator, todo: list[GeneratedClip], jobs: int, progress: Progress) -> None:
+    """Write `todo` in batches, in this process or on `jobs` worker processes, one progress step per clip."""
     if not todo:
         return
     size = max(1, min(64, len(todo) // (4 * jobs) or 1))
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
-    columns = (TextColumn(f"generate {generator.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("", total=len(todo))
+    task = progress.task(f"generate {generator.name}", len(todo), "clips")
+    try:
         if jobs == 1:
             for batch in batches:
-                progress.advance(task, generator.write_all(batch))
+                task.advance(generator.write_all(batch))
             return
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        with worker_pool(jobs) as pool:
             for done in pool.map(generator.write_all, batches):
-                progress.advance(task, done)
+                task.advance(done)
+    finally:
+        task.close()
