@@ -19,8 +19,9 @@ from avnoisebench.media.coverage import available_clips
 from avnoisebench.media.download import DownloadOptions, download
 from avnoisebench.media.plan import load_clips, parse_shard, shard_clips
 from avnoisebench.media.probe import verify_clip
-from avnoisebench.media.runner import RunStopped
-from avnoisebench.media.status import StatusRecord, latest_status, read_records, status_log_path
+from avnoisebench.media.status import latest_status, read_records, status_log_path
+from avnoisebench.media.workers import RunInterrupted, RunStopped
+from avnoisebench.progress import Task
 
 runner = CliRunner()
 ROWS = tiny_rows()
@@ -148,23 +149,29 @@ def test_jobs_2_equals_jobs_1(folder: Path, broken_sources: Path, serve, tmp_pat
 
 
 class _StopAfter:
-    """A reporter that presses Ctrl-C after `n` finished clips."""
+    """A Progress (and its Task) that presses Ctrl-C after `n` finished clips."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def start(self, total: int) -> None:
+    def task(self, name: str, total: int | None, unit: str = "steps") -> Task:
+        return self
+
+    def note(self, text: str) -> None:
         pass
 
-    def advance(self, record: StatusRecord) -> None:
-        self.n -= 1
+    def advance(self, steps: int = 1, *, failed: bool = False, **status: object) -> None:
+        self.n -= steps
         if self.n == 0:
             raise KeyboardInterrupt
+
+    def close(self) -> None:
+        pass
 
 
 def test_interrupted_run_resumes_without_refetching(folder: Path, sources: Path, serve, tmp_path: Path) -> None:
     first = source_handler()
-    with pytest.raises(RunStopped, match="interrupted: .* kept.*run the same command again"):
+    with pytest.raises(RunInterrupted, match="download interrupted: .* kept.*run the same command again"):
         download(folder, tmp_path, options(serve(sources, first), jobs=2), _StopAfter(3))
     done = {clip_id for clip_id, category in states(tmp_path).items() if category == "ok"}
     assert 3 <= len(done) < len(IDS)
@@ -194,7 +201,9 @@ def test_ctrl_c_in_a_terminal(folder: Path, sources: Path, serve, tmp_path: Path
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 2 and "interrupted" in stderr and "Traceback" not in stderr
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("download interrupted: ") and "kept" in line and "run the same command again" in line
     assert leftovers(tmp_path) == []
     records = latest_status(tmp_path)
     assert 2 <= len(records) < len(IDS)
@@ -280,7 +289,8 @@ def test_ucf101_folder_points_to_link(ucf101_av: Path, tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--cookies", "nowhere.txt"], "--cookies nowhere.txt is not a file"),
-        (["--source-url", "http://127.0.0.1/{id}.mp4"], "is not a valid template"),
+        (["--source-url", "http://127.0.0.1/{id}.mp4"], "has an unknown field {id}; the fields are {youtube_id}, "),
+        (["--source-url", "http://127.0.0.1/{clip_id"], "is not a valid template"),
         (["--split", "val"], "--split 'val' is not a split"),
         (["--jobs", "0"], "--jobs 0 must be at least 1"),
     ],

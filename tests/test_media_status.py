@@ -60,10 +60,12 @@ def test_status_cli(scripted: tuple[Path, Path]) -> None:
     folder, media = scripted
     as_json = runner.invoke(app, ["status", str(folder), "--media-root", str(media), "--json"])
     assert as_json.exit_code == 0, as_json.output
-    assert json.loads(as_json.output) == coverage(folder, media).as_dict()
+    failed = {"private": [ROWS[8]["clip_id"]], "unavailable": [ROWS[4]["clip_id"]]}
+    assert json.loads(as_json.output) == {**coverage(folder, media).as_dict(), "failed_clips": failed}
     table = runner.invoke(app, ["status", str(folder), "--media-root", str(media)])
     assert table.exit_code == 0, table.output
     lines = [" ".join(line.replace("│", " ").split()) for line in table.output.splitlines()]
+    assert f"private (1): {ROWS[8]['clip_id']}" in lines and f"unavailable (1): {ROWS[4]['clip_id']}" in lines
     assert "train 6 4 66.7% 1 unavailable 1" in lines
     assert "test 4 1 25.0% 2 private 1" in lines
     assert "all 10 5 50.0% 3 unavailable 1, private 1" in lines

@@ -1,36 +1,47 @@
-"""`avnb download`, `avnb link`, `avnb status`: fill a media root with a folder's clips, report coverage."""
+"""`avnb download`, `avnb link`, `avnb status`, `avnb probe`: fill a media root with a folder's clips, report its
+coverage, check media files."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from avnoisebench.cli.app import app, console, user_errors
+from avnoisebench.cli.app import app, console, errors, user_errors
 from avnoisebench.cli.progress import ConsoleProgress
 from avnoisebench.media.coverage import Counts, coverage
 from avnoisebench.media.download import DEFAULT_SOURCE_URL, DownloadOptions, download
+from avnoisebench.media.failed import failed_clips
 from avnoisebench.media.link import JOBS as LINK_JOBS
 from avnoisebench.media.link import link
-from avnoisebench.media.status import StatusRecord
+from avnoisebench.media.workers import RunInterrupted
+from avnoisebench.processes import Terminated, sigterm_raises
 
 Folder = Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build`).")]
 MediaRoot = Annotated[Path, typer.Option("--media-root", help="Folder that holds the clips and their status log.")]
+SIGINT_EXIT = 130
+IDS_SHOWN = 10
 
 
-class _ClipBar(ConsoleProgress):
-    """Console progress as the media runner's Reporter: one step per clip record."""
-
-    def __init__(self, action: str) -> None:
-        super().__init__(console)
-        self.action = action
-
-    def start(self, total: int) -> None:
-        self.clips = self.task(self.action, total, "clips")
-
-    def advance(self, record: StatusRecord) -> None:
-        self.clips.advance(failed=not record.ok)
+@contextmanager
+def _interruptible(action: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: one line saying what was kept and how to resume, then exit 130 (143 for SIGTERM)."""
+    try:
+        with sigterm_raises():
+            yield
+    except RunInterrupted as exc:
+        errors.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(SIGINT_EXIT) from exc
+    except (KeyboardInterrupt, Terminated) as exc:
+        errors.print(
+            f"{action} interrupted: clips finished so far are kept (avnb status lists them); run the same command "
+            f"again to resume",
+            highlight=False,
+        )
+        raise typer.Exit(128 + exc.signum if isinstance(exc, Terminated) else SIGINT_EXIT) from exc
 
 
 @app.command("download")
@@ -70,8 +81,8 @@ def download_command(
         max_throttled=max_throttled,
         backoff=backoff,
     )
-    with _ClipBar("download") as bar:
-        summary = download(folder, media_root, options, bar)
+    with _interruptible("download"), ConsoleProgress(console) as progress:
+        summary = download(folder, media_root, options, progress)
     console.print(summary.text(), highlight=False)
 
 
@@ -87,8 +98,8 @@ def link_command(
     jobs: Annotated[int, typer.Option(help="Files verified in parallel.")] = LINK_JOBS,
 ) -> None:
     """Adopt local copies named {youtube_id}_{start:06d}_{end:06d}.mp4 (or v_*.avi for UCF101) into a media root."""
-    with _ClipBar("link") as bar:
-        summary = link(folder, source, media_root, copy, jobs, bar)
+    with _interruptible("link"), ConsoleProgress(console) as progress:
+        summary = link(folder, source, media_root, copy, jobs, progress)
     console.print(summary.text(), highlight=False)
 
 
@@ -98,6 +109,11 @@ def _row(name: str, counts: Counts) -> list[str]:
     return [name, str(counts.total), str(counts.ok), share, str(counts.missing), failed]
 
 
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(ids[:IDS_SHOWN])
+    return shown + (f" ... (+{len(ids) - IDS_SHOWN} more; --json lists all)" if len(ids) > IDS_SHOWN else "")
+
+
 @app.command("status")
 @user_errors
 def status_command(
@@ -105,10 +121,11 @@ def status_command(
     media_root: MediaRoot,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of tables.")] = False,
 ) -> None:
-    """Clips in place per split and per class: ok, missing, failed by category."""
+    """Clips in place per split and per class: ok, missing, failed by category; and the failed clips' ids."""
     report = coverage(folder, media_root)
+    failed = failed_clips(folder, media_root)
     if as_json:
-        console.out(json.dumps(report.as_dict(), indent=1), highlight=False)
+        console.out(json.dumps({**report.as_dict(), "failed_clips": failed}, indent=1), highlight=False)
         return
     columns = ("clips", "ok", "available", "missing", "failed")
     splits = Table("split", *columns, title=f"{folder} in {media_root}")
@@ -119,3 +136,26 @@ def status_command(
         classes.add_row(*_row(name, counts))
     console.print(splits)
     console.print(classes)
+    for category, ids in failed.items():
+        console.print(f"{category} ({len(ids)}): {_ids(ids)}", highlight=False, markup=False)
+
+
+@app.command("probe")
+@user_errors
+def probe_command(
+    files: Annotated[list[Path], typer.Argument(help="Media files to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file instead of text.")] = False,
+) -> None:
+    """Probe media files: streams, duration, frames, and whether the 10 views and the 2 s audio window decode."""
+    from avnoisebench.media.check import check_media, describe  # decoders and torch: loaded when needed
+
+    failed = 0
+    for path in files:
+        check = check_media(path)
+        failed += not check.ok
+        if as_json:
+            console.out(json.dumps(check.as_dict(), default=str), highlight=False)
+        else:
+            console.print(describe(check), highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(1)

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from avnoisebench.dataset.decoding import LogMelConfig
-from avnoisebench.media.probe import MediaError
+from avnoisebench.media.probe import MediaError, require_complete
+from avnoisebench.media.tools import tool_path
 
 
 @dataclass(frozen=True)
@@ -21,16 +22,20 @@ class Waveform:
 
 
 def load_waveform(path: Path, sample_rate: int) -> Waveform:
-    """Decode a file's first audio stream to mono float32 at `sample_rate`; silence if it has no audio stream."""
+    """Decode a file's first audio stream to mono float32 at `sample_rate`; silence if it has no audio stream;
+    MediaError('truncated') when the samples end well before the stream's header duration."""
     import av
 
     if not path.is_file():
         raise MediaError("missing", path, "file does not exist")
+    claimed = None
     try:
-        with av.open(str(path)) as container:
+        with av.open(tool_path(path)) as container:
             if not container.streams.audio:
                 return Waveform(np.zeros(0, dtype=np.float32), sample_rate, has_audio=False)
             stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                claimed = float(stream.duration * stream.time_base)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             chunks = [
                 out.to_ndarray().reshape(-1) for frame in container.decode(stream) for out in resampler.resample(frame)
@@ -39,6 +44,8 @@ def load_waveform(path: Path, sample_rate: int) -> Waveform:
     except av.error.FFmpegError as exc:
         raise MediaError("corrupt", path, f"cannot decode audio ({exc})") from exc
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if claimed is not None:
+        require_complete(path, len(samples) / sample_rate, claimed, "the audio")
     return Waveform(samples.astype(np.float32, copy=False), sample_rate, has_audio=True)
 
 

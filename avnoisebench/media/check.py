@@ -1,13 +1,14 @@
-"""Check that a media file serves the pipeline: streams, evaluation views and the audio window all decode."""
+"""Check that a media file serves the pipeline: its header, and everything evaluation decodes (all views, in one pass
+from the start of the video to its end, and the whole audio stream), so mid-file damage and cut files surface."""
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
-from avnoisebench.media.audio import audio_features
+from avnoisebench.media.audio import audio_features, load_waveform
 from avnoisebench.media.decode import eval_views, open_video
-from avnoisebench.media.probe import MediaError, MediaInfo, probe
+from avnoisebench.media.probe import MediaError, MediaInfo, check_header, probe
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,27 @@ class MediaCheck:
         return {**asdict(self), "ok": self.ok}
 
 
+def verify_media(
+    path: Path,
+    window: float | None,
+    sampling: ClipSampling = ClipSampling(),
+    sample_rate: int = LogMelConfig.sample_rate,
+) -> MediaInfo:
+    """What `link` and `download` require of a clip: check_header, then every evaluation view and the whole audio
+    stream decode (MediaError with the category otherwise)."""
+    info = probe(path)
+    check_header(info, path, window)
+    with open_video(path) as video:
+        eval_views(video, sampling)
+    load_waveform(path, sample_rate)
+    return info
+
+
 def check_media(
     path: Path, sampling: ClipSampling = ClipSampling(), audio: LogMelConfig = LogMelConfig(), backend: str = "auto"
 ) -> MediaCheck:
-    """Probe `path`, decode all evaluation views and their audio windows; never raises for a bad file."""
+    """Probe `path`, decode all evaluation views and their audio windows, check its header; never raises for a bad
+    file."""
     info, frames, views, window = None, 0, 0, False
     try:
         info = probe(path)
@@ -45,8 +63,7 @@ def check_media(
         views = len(clips)
         features, has_audio = audio_features(path, centres, audio)
         window = has_audio and features.shape[0] == len(centres)
-        if not has_audio:
-            raise MediaError("no_audio", path, "no audio stream; the audio window would be silence")
+        check_header(info, path, None)
     except MediaError as exc:
         return MediaCheck(str(path), info, frames, views, window, exc.category, exc.detail)
     return MediaCheck(str(path), info, frames, views, window, None, "")

@@ -1,8 +1,10 @@
-"""Video frames for training clips and 10-view evaluation: each video decoded once (decord, PyAV fallback).
+"""Video frames for training clips and 10-view evaluation: each video decoded once (decord, PyAV on any decord
+failure).
 
 A clip is `num_frames` frames `stride` seconds apart; frame j of a clip starting at s is the frame shown at
 time s + (j + 0.5) * stride (the last frame whose timestamp is <= that time, so a video shorter than the clip
-repeats its last frame). Evaluation takes `num_views` clips with starts
+repeats its last frame, unless decoding stopped well before the duration its header claims: a truncated file
+raises MediaError('truncated')). Evaluation takes `num_views` clips with starts
 
     start_i = i * max(D - L, 0) / (num_views - 1),   i = 0 .. num_views - 1,
 
@@ -13,14 +15,18 @@ at D, and every view of a video comes from one decoding pass.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from avnoisebench.dataset.decoding import ClipSampling
-from avnoisebench.media.probe import MediaError
+from avnoisebench.media.probe import MediaError, packet_span, require_complete
+from avnoisebench.media.tools import tool_path
+
+if TYPE_CHECKING:
+    import av
 
 BACKENDS = ("auto", "decord", "pyav")
 VIDEO_MEAN = (0.43216, 0.394666, 0.37645)
@@ -37,17 +43,26 @@ class VideoFile(Protocol):
         """uint8 RGB frames (len(times), H, W, 3) shown at `times` (seconds), from one decoding pass."""
         ...
 
+    def close(self) -> None:
+        """Release the file."""
+        ...
+
 
 def frame_index(timestamps: np.ndarray, times: np.ndarray) -> np.ndarray:
     """For each time, the last frame whose timestamp is <= it (the first frame for earlier times)."""
     return np.clip(np.searchsorted(timestamps, times, side="right") - 1, 0, len(timestamps) - 1)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class _DecordVideo:
     def __init__(self, path: Path) -> None:
         import decord
 
-        self.reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        self.reader = decord.VideoReader(tool_path(path), ctx=decord.cpu(0), num_threads=1)
         if len(self.reader) == 0:
             raise MediaError("corrupt", path, "no decodable video frames")
         stamps = self.reader.get_frame_timestamp(np.arange(len(self.reader)))
@@ -60,24 +75,38 @@ class _DecordVideo:
         unique, inverse = np.unique(index, return_inverse=True)
         return self.reader.get_batch(unique.tolist()).asnumpy()[inverse]
 
+    def close(self) -> None:
+        """decord releases the file with the reader."""
+
 
 class _PyAVVideo:
     def __init__(self, path: Path) -> None:
         import av
 
-        self.container = av.open(str(path))
+        self.path = path
+        self.container = av.open(tool_path(path))
         if not self.container.streams.video:
             self.container.close()
             raise MediaError("corrupt", path, "no video stream")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
-        self.duration = self._duration()
+        self.duration = self._header_duration() or self._measured_duration()
         self.num_frames = self.stream.frames
 
-    def _duration(self) -> float:
+    def _header_duration(self) -> float:
         if self.stream.duration is not None and self.stream.time_base is not None:
             return float(self.stream.duration * self.stream.time_base)
         return (self.container.duration or 0) / 1_000_000
+
+    def _measured_duration(self) -> float:
+        import av
+
+        with av.open(tool_path(self.path)) as container:
+            return packet_span(container, container.streams.video[0]) or 0.0
+
+    def _frame_end(self, frame: "av.VideoFrame") -> float:
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        return (frame.time or 0.0) + (1 / float(rate) if rate else 0.0)
 
     def frames_at(self, times: np.ndarray) -> np.ndarray:
         order = np.argsort(times, kind="stable")
@@ -92,7 +121,9 @@ class _PyAVVideo:
                 break
             previous = frame
         if previous is None:
-            raise MediaError("corrupt", self.container.name, "no decodable video frames")
+            raise MediaError("corrupt", self.path, "no decodable video frames")
+        if position < len(order):
+            require_complete(self.path, self._frame_end(previous), self.duration, "the video")
         for k in order[position:]:
             chosen[k] = previous
         arrays = {id(f): f.to_ndarray(format="rgb24") for f in chosen}
@@ -102,34 +133,68 @@ class _PyAVVideo:
         self.container.close()
 
 
+class _FallbackVideo:
+    """decord where it works; PyAV from the first decord failure on, whether at opening (headerless WebM, a cut
+    file) or while reading frames (1x1 and 2x2 videos)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.video: VideoFile = _DecordVideo(path)
+        except Exception as exc:  # decord raises many types (and none when it is not installed: ImportError)
+            self.video = self._pyav(exc)
+        self.duration, self.num_frames = self.video.duration, self.video.num_frames
+
+    def _pyav(self, failure: BaseException) -> "_PyAVVideo":
+        try:
+            return _PyAVVideo(self.path)
+        except MediaError:
+            raise
+        except Exception as exc:
+            detail = f"decord: {_first_line(failure)}; pyav: {_first_line(exc)}"
+            raise MediaError("corrupt", self.path, f"cannot decode video ({detail})") from exc
+
+    def frames_at(self, times: np.ndarray) -> np.ndarray:
+        try:
+            return self.video.frames_at(times)
+        except Exception as exc:
+            if isinstance(self.video, _PyAVVideo):
+                raise
+            self.video = self._pyav(exc)
+            return self.video.frames_at(times)
+
+    def close(self) -> None:
+        self.video.close()
+
+
+def _open(path: Path, backend: str) -> VideoFile:
+    if backend == "auto":
+        return _FallbackVideo(path)
+    try:
+        return _DecordVideo(path) if backend == "decord" else _PyAVVideo(path)
+    except MediaError:
+        raise
+    except Exception as exc:  # decord and PyAV raise many types for unreadable input
+        raise MediaError("corrupt", path, f"cannot decode video ({backend}: {_first_line(exc)})") from exc
+
+
 @contextmanager
 def open_video(path: Path, backend: str = "auto") -> Iterator[VideoFile]:
-    """Open a video with decord (PyAV if decord is missing or cannot read it); failures raise MediaError."""
+    """Open a video with decord, falling back to PyAV on any decord failure ("auto"), or with one backend; every
+    failure raises MediaError (missing, corrupt, truncated)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not path.is_file():
         raise MediaError("missing", path, "file does not exist")
-    video = None
-    errors = []
-    for name in ("decord", "pyav") if backend == "auto" else (backend,):
-        try:
-            video = _DecordVideo(path) if name == "decord" else _PyAVVideo(path)
-            break
-        except MediaError:
-            raise
-        except Exception as exc:  # decord and PyAV raise many types for unreadable input
-            errors.append(f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
-    if video is None:
-        raise MediaError("corrupt", path, f"cannot decode video ({'; '.join(errors)})")
+    video = _open(path, backend)
     try:
         yield video
     except MediaError:
         raise
     except Exception as exc:
-        raise MediaError("corrupt", path, f"decoding failed ({exc})") from exc
+        raise MediaError("corrupt", path, f"decoding failed ({_first_line(exc)})") from exc
     finally:
-        if isinstance(video, _PyAVVideo):
-            video.close()
+        video.close()
 
 
 def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:

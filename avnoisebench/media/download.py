@@ -2,8 +2,9 @@
 
 import importlib
 import os
+import re
 import shutil
-import subprocess
+import string
 import threading
 import time
 from dataclasses import dataclass
@@ -11,16 +12,20 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import ffmpeg
+
 from avnoisebench.errors import AvnbError
 from avnoisebench.media.failures import classify_error
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.plan import Clip, load_clips, prepare_root, select_work, shard_clips
 from avnoisebench.media.probe import MIN_DURATION_SHARE, MediaError, verify_clip
-from avnoisebench.media.runner import Interrupted, Reporter, RunStopped, RunSummary, run_clips
 from avnoisebench.media.status import STATUS_DIR, StatusRecord, append_record
-from avnoisebench.media.tools import require_tools, tool_version
+from avnoisebench.media.tools import Stopped, ToolFailed, require_tools, run_ffmpeg, tool_path, tool_version
+from avnoisebench.media.workers import RunStopped, RunSummary, run_clips
+from avnoisebench.progress import SILENT, Progress
 
 DEFAULT_SOURCE_URL = "https://www.youtube.com/watch?v={youtube_id}"
+SOURCE_FIELDS = ("youtube_id", "clip_id", "time_start", "time_end")
 # Video+audio at <= 360p; YouTube muxes both only in low formats, so ask for separate streams first.
 FORMAT = "bv*[height<=360]+ba/b[height<=360]/bv*+ba/b"
 THROTTLED = frozenset({"rate_limited", "bot_check"})
@@ -51,16 +56,27 @@ def yt_dlp_module() -> ModuleType:
         raise AvnbError("the yt-dlp Python package is not installed; install it with `pip install yt-dlp`") from exc
 
 
-def source_url(template: str, clip: Clip) -> str:
-    """The URL of a clip's source video from a template with {youtube_id}, {clip_id}, {time_start}, {time_end}."""
-    fields = {"youtube_id": clip.youtube_id, "clip_id": clip.clip_id}
+def check_source_url(template: str) -> None:
+    """Refuse a --source-url template with an unknown field or bad braces, naming the field and the allowed ones."""
+    allowed = ", ".join(f"{{{name}}}" for name in SOURCE_FIELDS)
     try:
-        return template.format(**fields, time_start=clip.time_start, time_end=clip.time_end)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise AvnbError(
-            f"--source-url {template!r} is not a valid template ({exc!r}); use the fields "
-            f"{{youtube_id}}, {{clip_id}}, {{time_start}}, {{time_end}}"
-        ) from exc
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise AvnbError(f"--source-url {template!r} is not a valid template ({exc}); use the fields {allowed}") from exc
+    for name in names:
+        if re.split(r"[.\[]", name, maxsplit=1)[0] not in SOURCE_FIELDS:
+            raise AvnbError(f"--source-url {template!r} has an unknown field {{{name}}}; the fields are {allowed}")
+    try:
+        template.format(youtube_id="x", clip_id="x", time_start=0, time_end=1)
+    except (KeyError, IndexError, AttributeError, ValueError) as exc:
+        raise AvnbError(f"--source-url {template!r} is not a valid template ({exc}); use the fields {allowed}") from exc
+
+
+def source_url(template: str, clip: Clip) -> str:
+    """The URL of a clip's source video from a template checked by check_source_url."""
+    return template.format(
+        youtube_id=clip.youtube_id, clip_id=clip.clip_id, time_start=clip.time_start, time_end=clip.time_end
+    )
 
 
 class _Throttle:
@@ -115,12 +131,12 @@ def _fetch(yt_dlp: ModuleType, url: str, work: Path, options: DownloadOptions, s
 
     def hook(_: dict[str, Any]) -> None:
         if stop.is_set():
-            raise Interrupted
+            raise Stopped
 
     log = _Log()
     params = {
         "format": FORMAT,
-        "outtmpl": str(work / "source.%(ext)s"),
+        "outtmpl": tool_path(work / "source.%(ext)s"),
         "merge_output_format": "mkv",
         "noplaylist": True,
         "quiet": True,
@@ -144,26 +160,6 @@ def _fetch(yt_dlp: ModuleType, url: str, work: Path, options: DownloadOptions, s
     return Path(info["requested_downloads"][0]["filepath"])
 
 
-def _run_ffmpeg(arguments: list[str], stop: threading.Event) -> None:
-    """Run ffmpeg in its own process group (Ctrl-C reaches only us); killed when the run stops."""
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-y", *arguments]
-    with subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, process_group=0
-    ) as process:
-        while True:
-            try:
-                _, stderr = process.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if stop.is_set():
-                    process.kill()
-                    process.communicate()
-                    raise Interrupted from None
-    if process.returncode != 0:
-        last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {process.returncode}"
-        raise MediaError("ffmpeg_failed", arguments[-1], f"ffmpeg failed ({last})")
-
-
 def _cut(source: Path, out: Path, clip: Clip, stop: threading.Event) -> None:
     """Re-encode [time_start, time_end] of `source` to H.264 + AAC MP4, seeking on the output side (frame-accurate)."""
     window = clip.window or 0.0
@@ -175,17 +171,17 @@ def _cut(source: Path, out: Path, clip: Clip, stop: threading.Event) -> None:
             source,
             f"the source video is {info.duration or 0:.2f} s long, the clip is {start}-{start + window:g} s",
         )
-    arguments = [
-        "-i", str(source),
-        "-ss", str(start), "-t", f"{window:g}",
-        "-map", "0:v:0", "-map", "0:a:0", "-sn", "-dn",
-        "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k",
-        "-movflags", "+faststart",
-        str(out),
-    ]  # fmt: skip
-    _run_ffmpeg(arguments, stop)
+    source_file = ffmpeg.input(tool_path(source))
+    video = source_file["v:0"].filter("scale", "trunc(iw/2)*2", "trunc(ih/2)*2")
+    codecs = {"c:v": "libx264", "preset": "veryfast", "crf": 23, "pix_fmt": "yuv420p", "c:a": "aac", "b:a": "128k"}
+    cut = ffmpeg.output(
+        video, source_file["a:0"], tool_path(out), ss=start, t=f"{window:g}", sn=None, dn=None,
+        movflags="+faststart", **codecs,
+    )  # fmt: skip
+    try:
+        run_ffmpeg(cut, stop)
+    except ToolFailed as exc:
+        raise MediaError("ffmpeg_failed", out, f"ffmpeg failed ({exc})") from exc
 
 
 def _download_clip(
@@ -198,6 +194,8 @@ def _download_clip(
     throttle: _Throttle,
 ) -> StatusRecord | None:
     """One attempt at one clip, ending in one status record (none when the run is stopping)."""
+    from avnoisebench.media.check import verify_media  # decoders and torch: loaded when a clip is verified
+
     throttle.wait(stop)
     if stop.is_set():
         return None
@@ -210,7 +208,7 @@ def _download_clip(
         source = _fetch(yt_dlp, source_url(options.source_url, clip), work, options, stop)
         clip.target.parent.mkdir(parents=True, exist_ok=True)
         _cut(source, partial, clip, stop)
-        info = verify_clip(partial, window=clip.window)
+        info = verify_media(partial, window=clip.window)
         os.replace(partial, clip.target)
         category, size = "ok", info.size
         message = f"{info.duration or 0:.2f} s, {info.video.width}x{info.video.height}" if info.video else ""
@@ -231,11 +229,14 @@ def _download_clip(
 
 
 def download(
-    folder: Path, media_root: Path, options: DownloadOptions = DownloadOptions(), reporter: Reporter | None = None
+    folder: Path, media_root: Path, options: DownloadOptions = DownloadOptions(), progress: Progress = SILENT
 ) -> RunSummary:
-    """Download, cut and verify every clip of a benchmark folder that is not in place yet; resumable."""
+    """Download, cut and verify (check.verify_media) every clip of a benchmark folder not in place yet; resumable.
+    Ctrl-C (or SIGTERM inside processes.sigterm_raises) raises workers.RunInterrupted after running clips end."""
     require_tools("ffmpeg", "ffprobe")
+    check_source_url(options.source_url)
     yt_dlp = yt_dlp_module()
+    media_root = media_root.absolute()
     if options.cookies is not None and not options.cookies.is_file():
         raise AvnbError(f"--cookies {options.cookies} is not a file; export a Netscape-format cookies.txt")
     clips = shard_clips(load_clips(folder, media_root, options.split), options.shard)
@@ -246,8 +247,6 @@ def download(
             f"they come from the official archive {UCF101_ARCHIVE}; extract it and adopt the videos with "
             f"`avnb link {folder} --from <extracted UCF-101 folder> --media-root {media_root}`"
         )
-    if clips:
-        source_url(options.source_url, clips[0])
     prepare_root(media_root)
     selection = select_work(clips, media_root, "download", options.retry_failed)
     summary = RunSummary("download", len(clips), selection.done, selection.failed)
@@ -258,7 +257,7 @@ def download(
     def work(clip: Clip, stop: threading.Event) -> StatusRecord | None:
         return _download_clip(clip, stop, media_root, options, yt_dlp, tools, throttle)
 
-    run_clips(selection, summary, work, options.jobs, reporter, stop)
+    run_clips(selection, summary, work, options.jobs, stop, progress)
     if stop.is_set():
         raise RunStopped(
             f"stopped after {throttle.streak} rate-limit/bot-check failures in a row (last: {throttle.last}); "

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.media.plan import Clip, load_clips, prepare_root, select_work
-from avnoisebench.media.probe import MediaError, verify_clip
-from avnoisebench.media.runner import Reporter, RunSummary, run_clips
+from avnoisebench.media.probe import MediaError
 from avnoisebench.media.status import StatusRecord, append_record
 from avnoisebench.media.tools import require_tools, tool_version
+from avnoisebench.media.workers import RunSummary, run_clips
+from avnoisebench.progress import SILENT, Progress
 
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
 JOBS = 4
@@ -57,6 +58,8 @@ def place(source: Path, target: Path, copy: bool) -> str:
 
 def _link_clip(clip: Clip, media_root: Path, found: dict[str, Path], copy: bool, tools: dict[str, str]) -> StatusRecord:
     """Verify and place one clip's local copy, or record it missing; one status record either way."""
+    from avnoisebench.media.check import verify_media  # decoders and torch: loaded when a clip is verified
+
     began = time.monotonic()
     source = found.get(clip.clip_id)
     size = 0
@@ -64,7 +67,7 @@ def _link_clip(clip: Clip, media_root: Path, found: dict[str, Path], copy: bool,
         category, message = "missing", f"no {clip.clip_id} with suffix {'/'.join(MEDIA_SUFFIXES)} in the --from folder"
     else:
         try:
-            info = verify_clip(source, window=clip.window)
+            info = verify_media(source, window=clip.window)
             how = place(source, clip.target, copy)
             category, message, size = "ok", f"{how} from {source}", info.size
         except MediaError as exc:
@@ -84,9 +87,11 @@ def link(
     media_root: Path,
     copy: bool = False,
     jobs: int = JOBS,
-    reporter: Reporter | None = None,
+    progress: Progress = SILENT,
 ) -> RunSummary:
-    """Adopt every clip of a benchmark folder found under `source` into the media root; rerun skips clips in place."""
+    """Adopt every clip of a benchmark folder found under `source` into the media root once it passes
+    check.verify_media (header, all evaluation views and the audio decode); a rerun skips clips in place. Ctrl-C
+    (or SIGTERM inside processes.sigterm_raises) raises workers.RunInterrupted after running clips end."""
     require_tools("ffprobe")
     clips = load_clips(folder, media_root)
     found = index_media(source)
@@ -98,4 +103,4 @@ def link(
     def work(clip: Clip, _: threading.Event) -> StatusRecord:
         return _link_clip(clip, media_root, found, copy, tools)
 
-    return run_clips(selection, summary, work, jobs, reporter, threading.Event())
+    return run_clips(selection, summary, work, jobs, threading.Event(), progress)

@@ -1,5 +1,8 @@
-"""Media paths: a manifest's relative `path` resolved under a media root, never outside it."""
+"""Media paths: a manifest's relative `path` resolved under a media root, never outside it; a fingerprint of files
+for cache keys."""
 
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from avnoisebench.errors import AvnbError
@@ -11,3 +14,18 @@ def media_path(root: Path, relative: str) -> Path:
     if not parts or PurePosixPath(relative).is_absolute() or any(p in ("..", "") for p in parts):
         raise AvnbError(f"media path {relative!r} is not a plain relative path; the manifest is damaged, rebuild it")
     return root.joinpath(*parts)
+
+
+def media_fingerprint(paths: Iterable[Path]) -> str:
+    """SHA-256 over each file's resolved path, size and mtime_ns (a missing file counts as such), in the given
+    order: a cache built from these files is stale when this changes."""
+    digest = hashlib.sha256()
+    for path in paths:
+        resolved = Path(path).resolve()
+        try:
+            stat = resolved.stat()
+            facts = f"{stat.st_size} {stat.st_mtime_ns}"
+        except FileNotFoundError:
+            facts = "missing"
+        digest.update(f"{resolved}\0{facts}\n".encode())
+    return digest.hexdigest()

@@ -1,13 +1,13 @@
-"""The append-only media status log: one JSON record per download or link attempt, latest record wins."""
+"""The append-only media status log: one JSON record per download, link, build or failed decode of a clip; the
+latest record of a clip wins."""
 
-import json
 import socket
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from avnoisebench.jsonl import append_line
+from avnoisebench.jsonl import append_line, read_jsonl
 
 STATUS_DIR = ".avnb"
 STATUS_FILE = "status.jsonl"
@@ -21,13 +21,15 @@ FAILURE_CATEGORIES = (
     "bot_check",
     "no_audio",
     "too_short",
+    "too_small",
     "corrupt",
+    "truncated",
     "ffmpeg_failed",
     "network",
     "missing",
 )
 CATEGORIES = ("ok", *FAILURE_CATEGORIES)
-TRANSIENT = frozenset({"rate_limited", "bot_check", "network", "corrupt", "ffmpeg_failed"})
+TRANSIENT = frozenset({"rate_limited", "bot_check", "network", "corrupt", "truncated", "ffmpeg_failed"})
 
 
 @dataclass(frozen=True)
@@ -67,19 +69,26 @@ def append_record(media_root: Path, record: StatusRecord) -> None:
     append_line(status_log_path(media_root), stamped)
 
 
+def record_decode_failure(media_root: Path, clip_id: str, category: str, detail: str, path: str = "") -> StatusRecord:
+    """Log that a clip's file failed to decode while training or caching (a MediaError's category and detail), so
+    `avnb status` lists it and loaders leave it out until `avnb link` / `avnb download` puts a good file in place."""
+    if category not in FAILURE_CATEGORIES:
+        raise ValueError(f"unknown failure category {category!r}; use one of {', '.join(FAILURE_CATEGORIES)}")
+    record = StatusRecord(clip_id, path, "decode", category, detail)
+    append_record(media_root, record)
+    return record
+
+
 def read_records(media_root: Path) -> list[StatusRecord]:
-    """Every record in file order; a torn last line from an interrupted writer is skipped."""
+    """Every record in file order; a torn last line from an interrupted writer is skipped with a warning."""
     path = status_log_path(media_root)
     if not path.is_file():
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            data: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        records.append(StatusRecord(**{k: v for k, v in data.items() if k in StatusRecord.__dataclass_fields__}))
-    return records
+    found, problems = read_jsonl(path)
+    for problem in problems:
+        warnings.warn(problem, stacklevel=2)
+    fields = StatusRecord.__dataclass_fields__
+    return [StatusRecord(**{k: v for k, v in data.items() if k in fields}) for data in found]
 
 
 def latest_status(media_root: Path) -> dict[str, StatusRecord]:
