@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from avnoisebench.benchmarks.build import mini_kinetics_folders
-from avnoisebench.sources.kinetics import locate_csvs
+from avnoisebench.recipes.mini_kinetics import MiniKineticsOptions, build_mini_kinetics
+from avnoisebench.recipes.mini_kinetics_sources import locate_csvs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kinetics400"
 FULL_TRAIN_ROWS = 246_534
@@ -70,7 +70,8 @@ def full_size_annotations(source: Path, out: Path, seed: int = 0) -> Path:
 def time_build(annotations: Path, root: Path) -> tuple[float, list[Path]]:
     shutil.rmtree(root, ignore_errors=True)
     start = time.perf_counter()
-    folders = mini_kinetics_folders([10, 20, 30, 40], root, annotations=annotations, allow_incomplete=True)
+    options = MiniKineticsOptions(levels=(10, 20, 30, 40), root=root, annotations=annotations, allow_incomplete=True)
+    folders = build_mini_kinetics(options)
     return time.perf_counter() - start, folders
 
 

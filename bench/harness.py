@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.harness.cache import cache_split
 from avnoisebench.harness.data import CachedSource, TrainData
@@ -28,6 +27,7 @@ from avnoisebench.harness.method import Budget
 from avnoisebench.harness.run import RunLog
 from avnoisebench.media.decode import normalize_video
 from avnoisebench.models import build_model
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 
 
 class _Timed(RunLog):
@@ -80,7 +80,7 @@ def main() -> None:
     sampling = ClipSampling(num_frames=8, stride=0.25, num_views=10, short_side=64, crop=56)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        folder = synthetic_av_folder(root / "synthetic-av", root / "media")
+        [folder] = build_synthetic_av(SyntheticAvOptions(out=root / "synthetic-av", media_root=root / "media"))
         cache = cache_split(folder, "clean", "train", root / "media", sampling, LogMelConfig(), root / "cache")
         num_classes = max(cache.labels) + 1
         budget = Budget(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3)

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.harness.cache import cache_split
 from avnoisebench.harness.data import CachedSource, TrainData
@@ -30,6 +29,7 @@ from avnoisebench.harness.truth import HiddenTruth
 from avnoisebench.models import build_model
 from avnoisebench.noise.correspondence import CorrespondenceSpec
 from avnoisebench.noise.labels import NoiseSpec
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 from method.ntl import NTL
 
 CONFIG = "nc30-sym60"
@@ -80,12 +80,13 @@ def main() -> None:
     sampling = ClipSampling(num_frames=8, stride=0.25, num_views=10, short_side=64, crop=56)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        folder = synthetic_av_folder(
-            root / "synthetic-av",
-            root / "media",
-            noise=[NoiseSpec.parse("sym60")],
-            correspondence=[CorrespondenceSpec(0.3)],
+        options = SyntheticAvOptions(
+            out=root / "synthetic-av",
+            media_root=root / "media",
+            noise=(NoiseSpec.parse("sym60"),),
+            nc_synthetic=(CorrespondenceSpec(0.3),),
         )
+        [folder] = build_synthetic_av(options)
         cache = cache_split(folder, CONFIG, "train", root / "media", sampling, LogMelConfig(), root / "cache")
         num_classes = max(cache.clean_labels) + 1
         truth = HiddenTruth.from_lists(cache.labels, cache.clean_labels, cache.nc_flags, cache.valid)

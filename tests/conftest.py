@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from avnoisebench.benchmarks.build import mini_kinetics_folders, ucf101_av_folder
+from avnoisebench.recipes.mini_kinetics import MiniKineticsOptions, build_mini_kinetics
+from avnoisebench.recipes.ucf101_av import Ucf101AvOptions, build_ucf101_av
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -52,14 +53,18 @@ def ucf_dir() -> Path:
 def nc30(tmp_path_factory: pytest.TempPathFactory, k400_dir: Path) -> Path:
     """mini-Kinetics NC 30 % built once from the shared (partial) annotations."""
     root = tmp_path_factory.mktemp("built")
-    [folder] = mini_kinetics_folders([30], root, annotations=k400_dir, allow_incomplete=True)
+    [folder] = build_mini_kinetics(
+        MiniKineticsOptions(levels=(30,), root=root, annotations=k400_dir, allow_incomplete=True)
+    )
     return folder
 
 
 @pytest.fixture(scope="session")
 def ucf101_av(tmp_path_factory: pytest.TempPathFactory, ucf_dir: Path) -> Path:
     """UCF101-AV built once from the shared split lists."""
-    return ucf101_av_folder(tmp_path_factory.mktemp("built") / "ucf101-av", annotations=ucf_dir)
+    out = tmp_path_factory.mktemp("built") / "ucf101-av"
+    [folder] = build_ucf101_av(Ucf101AvOptions(out=out, annotations=ucf_dir))
+    return folder
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from avnoisebench.dataset.benchmark import Benchmark, manifest_table
 from avnoisebench.dataset.folder import BenchmarkFolder
 from avnoisebench.dataset.write import write_benchmark
 from avnoisebench.evaluation.predictions import METADATA_KEY
+from avnoisebench.noise.apply import apply_noise
 from avnoisebench.noise.labels import parse_noise_configs
 
 CLASSES = ("clap", "drum", "flute", "guitar", "harp", "piano", "violin")
@@ -49,7 +50,7 @@ def write_eval_benchmark(out: Path, seed: int = 0) -> Path:
         license="",
     )
     noise = parse_noise_configs(defaults=("clean", "sym20", "sym40"))
-    return write_benchmark(benchmark, out, noise, seed=seed)
+    return write_benchmark(apply_noise(benchmark, noise, None, seed), out)
 
 
 def manifest_ids(folder: Path) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 
 SMALL = {"classes": 3, "train_per_class": 6, "test_per_class": 2}
 
@@ -16,7 +16,7 @@ def build_small_synthetic(root: Path) -> tuple[Path, Path]:
     """The small synthetic-av folder (every default noise config) and its media root under `root`, built once."""
     folder, media_root = root / "synthetic-av", root / "media"
     if not folder.exists():
-        synthetic_av_folder(folder, media_root, **SMALL)
+        build_synthetic_av(SyntheticAvOptions(out=folder, media_root=media_root, **SMALL))
     return folder, media_root
 
 

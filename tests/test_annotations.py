@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from avnoisebench import definitions
 from avnoisebench.errors import AvnbError
+from avnoisebench.recipes import mini_kinetics, ucf101_av
+from avnoisebench.recipes.definitions import definition
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_four_levels_of_fifty_distinct_kinetics_classes(k400_dir: Path) -> None:
     label_map = set((k400_dir / "label_map_k400.txt").read_text().splitlines())
-    lists = {level: definitions.mini_kinetics_classes(level) for level in definitions.MINI_KINETICS_LEVELS}
+    lists = {level: mini_kinetics.level_classes(level) for level in mini_kinetics.LEVELS}
     assert sorted(lists) == [10, 20, 30, 40]
     for level, classes in lists.items():
         assert len(classes) == 50 and len(set(classes)) == 50, level
@@ -25,7 +26,7 @@ def test_four_levels_of_fifty_distinct_kinetics_classes(k400_dir: Path) -> None:
 
 
 def test_paper_spellings_map_to_canonical_names() -> None:
-    mapping = {row["paper_name"]: row["kinetics_name"] for row in definitions.mini_kinetics_class_table()}
+    mapping = {row["paper_name"]: row["kinetics_name"] for row in mini_kinetics.class_table()}
     assert mapping["petting animal(not cat)"] == "petting animal (not cat)"
     assert mapping["massaging persons head"] == "massaging person's head"
     assert mapping["skiing(not slalom or crosscountry)"] == "skiing (not slalom or crosscountry)"
@@ -33,14 +34,14 @@ def test_paper_spellings_map_to_canonical_names() -> None:
 
 
 def test_recipes_hold_the_paper_sizes() -> None:
-    recipe = definitions.recipe("mini_kinetics")
+    recipe = definition("mini_kinetics")
     assert (recipe["train_per_class"], recipe["val_per_class"], recipe["seed"]) == (400, 50, 0)
-    ucf = definitions.recipe("ucf101_av")
+    ucf = definition("ucf101_av")
     assert (ucf["split"], ucf["expected_train"], ucf["expected_test"]) == (1, 4892, 1944)
 
 
 def test_ucf101_audio_classes_use_class_index_spelling(ucf_dir: Path) -> None:
-    classes = definitions.ucf101_av_classes()
+    classes = ucf101_av.audio_classes()
     index = {line.split()[1] for line in (ucf_dir / "classInd.txt").read_text().splitlines() if line.strip()}
     assert len(classes) == 51 and set(classes) <= index
     assert "HandstandPushups" in classes
@@ -48,7 +49,7 @@ def test_ucf101_audio_classes_use_class_index_spelling(ucf_dir: Path) -> None:
 
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(AvnbError, match="level 50 does not exist"):
-        definitions.mini_kinetics_classes(50)
+        mini_kinetics.level_classes(50)
 
 
 def test_regular_install_ships_the_annotations(tmp_path: Path) -> None:
@@ -74,8 +75,8 @@ def test_regular_install_ships_the_annotations(tmp_path: Path) -> None:
         if shipped.is_file():
             assert f"avnoisebench/annotations/{shipped.name}" in names
     probe = (
-        "import avnoisebench, avnoisebench.definitions as d; "
-        "print(avnoisebench.__file__); print(len(d.mini_kinetics_classes(40)), len(d.ucf101_av_classes()))"
+        "import avnoisebench; from avnoisebench.recipes import mini_kinetics, ucf101_av; "
+        "print(avnoisebench.__file__); print(len(mini_kinetics.level_classes(40)), len(ucf101_av.audio_classes()))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe],

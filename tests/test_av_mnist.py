@@ -13,9 +13,6 @@ from conftest import shared
 from harnesskit import run_settings
 from typer.testing import CliRunner
 
-from avnoisebench import definitions
-from avnoisebench.benchmarks.av_mnist import DIGITS, av_mnist_clips, recipe, stratified_take
-from avnoisebench.benchmarks.build import av_mnist_folder
 from avnoisebench.cli.main import app
 from avnoisebench.dataset.folder import BenchmarkFolder
 from avnoisebench.dataset.layout import LOCK, TEST_FILE, train_file
@@ -25,7 +22,15 @@ from avnoisebench.loaders import ClipDataset
 from avnoisebench.loaders.decoding import benchmark_decoding
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.probe import verify_clip
-from avnoisebench.sources.digits import load_digit_sources, read_idx
+from avnoisebench.recipes.av_mnist import (
+    DEFINITION,
+    DIGITS,
+    AvMnistOptions,
+    av_mnist_clips,
+    build_av_mnist,
+    stratified_take,
+)
+from avnoisebench.recipes.av_mnist_sources import load_digit_sources, read_idx
 
 LIMIT = 30
 
@@ -48,7 +53,7 @@ def small_build(tmp_path_factory: pytest.TempPathFactory, digit_data: Path) -> t
 
 
 def test_full_definition_splits_and_pairs(digit_data: Path) -> None:
-    sources = load_digit_sources(digit_data, recipe())
+    sources = load_digit_sources(digit_data, DEFINITION)
     clips = av_mnist_clips(sources)
     labels = read_idx(sources.mnist_labels)
     by_split = {split: [c for c in clips if c.split == split] for split in ("train", "test")}
@@ -71,7 +76,7 @@ def test_full_definition_splits_and_pairs(digit_data: Path) -> None:
 
 
 def test_limit_is_a_stratified_subset_of_the_full_benchmark(digit_data: Path) -> None:
-    sources = load_digit_sources(digit_data, recipe())
+    sources = load_digit_sources(digit_data, DEFINITION)
     full = {c.clip_id: c for c in av_mnist_clips(sources)}
     small = av_mnist_clips(sources, limit=LIMIT)
     assert all(full[c.clip_id] == c for c in small)
@@ -90,7 +95,7 @@ def test_stratified_take_counts() -> None:
 
 def test_clips_are_real_media(small_build: tuple[Path, Path]) -> None:
     folder, media = small_build
-    media_def = recipe()["media"]
+    media_def = DEFINITION["media"]
     rows = pq.read_table(folder / train_file("nc0-clean")).to_pylist() + pq.read_table(folder / TEST_FILE).to_pylist()
     assert len(rows) == 2 * LIMIT
     for row in rows[:: LIMIT // 5]:
@@ -108,7 +113,7 @@ def test_configs_cross_correspondence_and_label_noise(small_build: tuple[Path, P
     # 3 training clips per digit: round(0.4 * 3) = 1 mismatched pair and round(0.8 * 3) = 2 noisy labels per digit
     assert card["correspondence"]["num_mismatched"] == 10 and card["num_noisy"] == 20
     recipe_card = BenchmarkFolder(folder).recipe
-    assert recipe_card["limit_per_split"] == LIMIT and recipe_card["corruption"] == recipe()["corruption"]
+    assert recipe_card["limit_per_split"] == LIMIT and recipe_card["corruption"] == DEFINITION["corruption"]
     sampling, audio = benchmark_decoding(folder)
     assert (sampling.num_frames, sampling.crop, audio.sample_rate) == (4, 32, 8000)
 
@@ -117,7 +122,8 @@ def test_rebuild_is_identical_and_keeps_the_media(small_build: tuple[Path, Path]
     folder, media = small_build
     copy = tmp_path / "media"
     shutil.copytree(media, copy)
-    again = av_mnist_folder(tmp_path / "bench", copy, shared("fsdd").parent, limit=LIMIT)
+    options = AvMnistOptions(out=tmp_path / "bench", media_root=copy, sources=shared("fsdd").parent, limit=LIMIT)
+    [again] = build_av_mnist(options)
     files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert all((folder / f).read_bytes() == (again / f).read_bytes() for f in files)
@@ -128,19 +134,19 @@ def test_rebuild_is_identical_and_keeps_the_media(small_build: tuple[Path, Path]
 
 def test_sources_are_checked(tmp_path: Path, digit_data: Path) -> None:
     with pytest.raises(AvnbError, match="no MNIST test file"):
-        load_digit_sources(tmp_path, recipe())
+        load_digit_sources(tmp_path, DEFINITION)
     (tmp_path / "mnist").mkdir()
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         shutil.copy(digit_data / "mnist" / name, tmp_path / "mnist" / name)
     with pytest.raises(AvnbError, match="no FSDD recordings folder"):
-        load_digit_sources(tmp_path, recipe())
+        load_digit_sources(tmp_path, DEFINITION)
     shutil.copytree(digit_data / "fsdd" / "recordings", tmp_path / "fsdd" / "recordings")
     (tmp_path / "fsdd" / "recordings" / "3_theo_7.wav").unlink()
     with pytest.raises(AvnbError, match="2999 recordings whose digest differs"):
-        load_digit_sources(tmp_path, recipe())
+        load_digit_sources(tmp_path, DEFINITION)
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
     with pytest.raises(AvnbError, match="not the MNIST test labels file"):
-        load_digit_sources(tmp_path, recipe())
+        load_digit_sources(tmp_path, DEFINITION)
 
 
 def test_downloads_sources_once_from_their_urls(tmp_path: Path, digit_data: Path, serve) -> None:
@@ -151,7 +157,7 @@ def test_downloads_sources_once_from_their_urls(tmp_path: Path, digit_data: Path
     with tarfile.open(site / "fsdd.tar.gz", "w:gz", compresslevel=1) as tar:
         tar.add(digit_data / "fsdd" / "recordings", arcname="free-spoken-digit-dataset-1.0.10/recordings")
     base = serve(site)
-    definition = {**definitions.recipe("av_mnist")}
+    definition = {**DEFINITION}
     definition["mnist"] = {
         kind: {**entry, "url": f"{base}/{entry['file']}"} for kind, entry in definition["mnist"].items()
     }
@@ -182,7 +188,25 @@ def test_both_tracks_train_and_predict(small_build: tuple[Path, Path], tmp_path:
 
 @pytest.mark.slow
 def test_full_build(tmp_path: Path, digit_data: Path) -> None:
-    folder = av_mnist_folder(tmp_path / "bench", tmp_path / "media", digit_data, jobs=2)
+    [folder] = build_av_mnist(AvMnistOptions(out=tmp_path / "bench", media_root=tmp_path / "media", sources=digit_data))
     assert pq.read_metadata(folder / train_file("nc40-sym80")).num_rows == 8000
     assert pq.read_metadata(folder / TEST_FILE).num_rows == 2000
     assert len(list((tmp_path / "media").rglob("*.mp4"))) == 10_000
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"limit": 0}, r"--limit 0 must be at least 1"), ({"jobs": 0}, r"--jobs 0 must be at least 1")],
+)
+def test_bad_settings_are_refused_before_any_work(settings: dict, message: str) -> None:
+    with pytest.raises(AvnbError, match=message):
+        AvMnistOptions(**settings)
+
+
+def test_a_media_root_that_cannot_be_written_is_refused_first(tmp_path: Path, digit_data: Path) -> None:
+    (tmp_path / "file").write_text("in the way")
+    args = ["build", "av-mnist", "--sources", str(digit_data), "--limit", "1", "--out", str(tmp_path / "bench")]
+    result = CliRunner().invoke(app, [*args, "--media-root", str(tmp_path / "file" / "media")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"--media-root: {tmp_path / 'file'} is a file, not a folder" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

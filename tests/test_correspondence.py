@@ -9,10 +9,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from avnoisebench.benchmarks.build import synthetic_av_folder, ucf101_av_folder
-from avnoisebench.benchmarks.synthetic_av import SAMPLE_RATE, SIZE
 from avnoisebench.cli.main import app
-from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
+from avnoisebench.dataset.decoding import ClipSampling, Decoding, LogMelConfig
 from avnoisebench.dataset.folder import BenchmarkFolder
 from avnoisebench.dataset.layout import TEST_FILE, train_file
 from avnoisebench.errors import AvnbError
@@ -24,8 +22,10 @@ from avnoisebench.noise.correspondence import (
     parse_correspondence_levels,
 )
 from avnoisebench.noise.labels import NoiseSpec
+from avnoisebench.recipes.synthetic_av import SAMPLE_RATE, SIZE, SyntheticAvOptions, build_synthetic_av
+from avnoisebench.recipes.ucf101_av import Ucf101AvOptions, build_ucf101_av
 
-LEVELS = parse_correspondence_levels("0,0.1,0.3")
+LEVELS = tuple(parse_correspondence_levels("0,0.1,0.3"))
 SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=1, short_side=SIZE, crop=SIZE)
 LOGMEL = LogMelConfig(sample_rate=SAMPLE_RATE, n_fft=512, hop=320, n_mels=32, fmax=SAMPLE_RATE / 2)
 
@@ -34,23 +34,25 @@ LOGMEL = LogMelConfig(sample_rate=SAMPLE_RATE, n_fft=512, hop=320, n_mels=32, fm
 def ucf_nc(tmp_path_factory: pytest.TempPathFactory, ucf_dir: Path) -> Path:
     """UCF101-AV with correspondence levels 0, 10 and 30 % crossed with clean, sym40 and asym20."""
     out = tmp_path_factory.mktemp("ucf-nc") / "ucf101-av"
-    noise = [NoiseSpec.parse(n) for n in ("clean", "sym40", "asym20")]
-    return ucf101_av_folder(out, ucf_dir, noise, correspondence=LEVELS)
+    noise = tuple(NoiseSpec.parse(n) for n in ("clean", "sym40", "asym20"))
+    [folder] = build_ucf101_av(Ucf101AvOptions(out=out, annotations=ucf_dir, noise=noise, nc_synthetic=LEVELS))
+    return folder
 
 
 @pytest.fixture(scope="module")
 def synthetic_nc(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny synthetic-av build (3 classes x 4 training clips) with 50 % mismatched pairs."""
     root = tmp_path_factory.mktemp("synthetic-nc")
-    folder = synthetic_av_folder(
-        root / "bench",
-        root / "media",
+    options = SyntheticAvOptions(
+        out=root / "bench",
+        media_root=root / "media",
         classes=3,
         train_per_class=4,
         test_per_class=1,
-        noise=[NoiseSpec("clean")],
-        correspondence=parse_correspondence_levels("nc0,nc50"),
+        noise=(NoiseSpec("clean"),),
+        nc_synthetic=tuple(parse_correspondence_levels("nc0,nc50")),
     )
+    [folder] = build_synthetic_av(options)
     return folder, root / "media"
 
 
@@ -113,7 +115,7 @@ def test_folder_crosses_levels_with_label_configs(ucf_nc: Path) -> None:
 def test_test_split_untouched(ucf_nc: Path, ucf_dir: Path, tmp_path: Path) -> None:
     test = pq.read_table(ucf_nc / TEST_FILE).to_pandas()
     assert not test["nc_flag"].any() and (test["audio_clip_id"] == test["clip_id"]).all()
-    plain = ucf101_av_folder(tmp_path / "plain", ucf_dir, [NoiseSpec("clean")])
+    [plain] = build_ucf101_av(Ucf101AvOptions(out=tmp_path / "plain", annotations=ucf_dir, noise=(NoiseSpec("clean"),)))
     without = pq.read_table(plain / TEST_FILE).to_pandas()
     assert test.drop(columns="nc_flag").equals(without)
 
@@ -143,8 +145,9 @@ def test_loader_takes_frames_from_clip_and_audio_from_audio_clip(synthetic_nc: t
 
 def test_cache_is_keyed_by_the_pairs(synthetic_nc: tuple[Path, Path], tmp_path: Path) -> None:
     folder, media = synthetic_nc
-    mixed = cache_split(folder, "nc50-clean", "train", media, SAMPLING, LOGMEL, tmp_path)
-    plain = cache_split(folder, "nc0-clean", "train", media, SAMPLING, LOGMEL, tmp_path)
+    bench = BenchmarkFolder(folder)
+    mixed = cache_split(bench, "nc50-clean", "train", media, Decoding(SAMPLING, LOGMEL), tmp_path)
+    plain = cache_split(bench, "nc0-clean", "train", media, Decoding(SAMPLING, LOGMEL), tmp_path)
     assert len(list(tmp_path.iterdir())) == 2
     assert np.array_equal(mixed.video, plain.video)
     assert not np.array_equal(mixed.logmel, plain.logmel)

@@ -13,6 +13,7 @@ from avnoisebench.dataset.write import write_benchmark
 from avnoisebench.errors import AvnbError
 from avnoisebench.loaders import ClipDataset, ClipSample, SkippedClip, collate_clips
 from avnoisebench.media.status import StatusRecord, append_record
+from avnoisebench.noise.apply import apply_noise
 from avnoisebench.noise.labels import parse_noise_configs
 
 SAMPLING = ClipSampling(num_frames=4, stride=0.5, num_views=3, short_side=40, crop=32)
@@ -44,7 +45,7 @@ def tiny_benchmark(root: Path) -> Path:
     )
     test = table(["ta", "tb"], [0, 1], ["ta", "tb"])
     bench = Benchmark("tiny", "tiny", "tiny", ["low", "high"], train, test, (), {}, "", "cc0")
-    return write_benchmark(bench, root / "tiny", parse_noise_configs(["sym50"]), seed=0)
+    return write_benchmark(apply_noise(bench, parse_noise_configs(["sym50"]), None, seed=0), root / "tiny")
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,24 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from avnoisebench import definitions
-from avnoisebench.benchmarks.mini_kinetics import build_mini_kinetics, parse_levels
 from avnoisebench.errors import AvnbError
-from avnoisebench.sources.kinetics import load_kinetics400
+from avnoisebench.recipes.mini_kinetics import (
+    MiniKineticsOptions,
+    level_classes,
+    mini_kinetics_benchmarks,
+    parse_levels,
+)
+from avnoisebench.recipes.mini_kinetics_sources import load_kinetics400
 
 
 @pytest.fixture(scope="module")
 def k400(k400_dir: Path):
     return load_kinetics400(k400_dir, urls={})
+
+
+def sampled(annotations, levels: tuple[int, ...], **settings: object) -> list:
+    """The clean benchmarks of `levels` from parsed annotations."""
+    return mini_kinetics_benchmarks(MiniKineticsOptions(levels=levels, **settings), annotations)
 
 
 def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
@@ -29,11 +38,11 @@ def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
 
 def test_partial_train_csv_error_names_every_short_class(k400) -> None:
     with pytest.raises(AvnbError) as info:
-        build_mini_kinetics([10, 20, 30, 40], k400)
+        sampled(k400, (10, 20, 30, 40))
     message = str(info.value)
     train_labels = set(pc.unique(k400.train["label"]).to_pylist())
     for level in (10, 20, 30, 40):
-        missing = [c for c in definitions.mini_kinetics_classes(level) if c not in train_labels]
+        missing = [c for c in level_classes(level) if c not in train_labels]
         assert 20 <= len(missing) <= 25
         assert f"level {level}%: {len(missing)} class(es) short" in message
         for name in missing:
@@ -42,7 +51,7 @@ def test_partial_train_csv_error_names_every_short_class(k400) -> None:
 
 
 def test_incomplete_build_samples_the_recipe_sizes(k400) -> None:
-    [bench] = build_mini_kinetics([30], k400, allow_incomplete=True)
+    [bench] = sampled(k400, (30,), allow_incomplete=True)
     train_counts = pc.value_counts(bench.train["class_name"]).to_pylist()
     assert {c["counts"] for c in train_counts} == {400}
     assert len(bench.shortfalls) == 50 - len(train_counts)
@@ -59,9 +68,7 @@ def test_incomplete_build_samples_the_recipe_sizes(k400) -> None:
 
 def test_sampling_follows_the_seed(k400) -> None:
     def chosen(seed: int) -> list[str]:
-        [bench] = build_mini_kinetics(
-            [10], k400, train_per_class=100, val_per_class=20, seed=seed, allow_incomplete=True
-        )
+        [bench] = sampled(k400, (10,), train_per_class=100, val_per_class=20, seed=seed, allow_incomplete=True)
         return bench.train["clip_id"].to_pylist() + bench.test["clip_id"].to_pylist()
 
     assert chosen(0) == chosen(0)
@@ -79,9 +86,8 @@ def test_sampling_ignores_csv_row_order(tmp_path: Path, k400_dir: Path) -> None:
         write_rows(shuffled / name, rows)
 
     def manifests(folder: Path) -> list:
-        [bench] = build_mini_kinetics(
-            [20], load_kinetics400(folder, urls={}), train_per_class=150, val_per_class=30, allow_incomplete=True
-        )
+        annotations = load_kinetics400(folder, urls={})
+        [bench] = sampled(annotations, (20,), train_per_class=150, val_per_class=30, allow_incomplete=True)
         return [bench.train, bench.test]
 
     original, reordered = manifests(k400_dir), manifests(shuffled)
@@ -95,7 +101,7 @@ def test_class_absent_from_every_csv_is_unknown(tmp_path: Path, k400_dir: Path) 
             rows = [r for r in csv.DictReader(handle) if r["label"] != "yoga"]
         write_rows(tmp_path / name, rows)
     with pytest.raises(AvnbError, match="no rows at all for 1 mini-Kinetics class\\(es\\): 'yoga'"):
-        build_mini_kinetics([40], load_kinetics400(tmp_path, urls={}), allow_incomplete=True)
+        sampled(load_kinetics400(tmp_path, urls={}), (40,), allow_incomplete=True)
 
 
 def test_duplicate_clips_are_refused(tmp_path: Path, k400_dir: Path) -> None:
@@ -104,11 +110,11 @@ def test_duplicate_clips_are_refused(tmp_path: Path, k400_dir: Path) -> None:
     write_rows(tmp_path / "val.csv", rows + [r for r in rows if r["label"] == "yoga"][:1])
     write_rows(tmp_path / "train.csv", [{**r, "split": "train"} for r in rows])
     with pytest.raises(AvnbError, match="val CSV lists clip\\(s\\) .* more than once"):
-        build_mini_kinetics([40], load_kinetics400(tmp_path, urls={}))
+        sampled(load_kinetics400(tmp_path, urls={}), (40,))
 
 
-@pytest.mark.parametrize(("text", "levels"), [("0.3", [30]), ("30", [30]), ("0.1", [10]), ("all", [10, 20, 30, 40])])
-def test_levels_parse(text: str, levels: list[int]) -> None:
+@pytest.mark.parametrize(("text", "levels"), [("0.3", (30,)), ("30", (30,)), ("0.1", (10,)), ("all", (10, 20, 30, 40))])
+def test_levels_parse(text: str, levels: tuple[int, ...]) -> None:
     assert parse_levels(text) == levels
 
 
@@ -118,9 +124,19 @@ def test_levels_outside_the_four_are_refused(text: str) -> None:
         parse_levels(text)
 
 
-def test_sizes_below_one_are_refused(k400) -> None:
-    with pytest.raises(AvnbError, match="at least 1"):
-        build_mini_kinetics([10], k400, train_per_class=0)
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"levels": (10,), "train_per_class": 0}, "--train-per-class and --val-per-class must be at least 1"),
+        ({"levels": (10,), "val_per_class": 0}, "--train-per-class and --val-per-class must be at least 1"),
+        ({"levels": (50,)}, "mini-Kinetics level 50 does not exist"),
+        ({"levels": ()}, "no mini-Kinetics level given"),
+        ({"levels": (10, 20), "out": Path("x")}, "--out names the folder of one level"),
+    ],
+)
+def test_bad_settings_are_refused_when_the_options_are_made(settings: dict, message: str) -> None:
+    with pytest.raises(AvnbError, match=message):
+        MiniKineticsOptions(**settings)
 
 
 def test_built_folder_manifests(nc30: Path) -> None:

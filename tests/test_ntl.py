@@ -15,7 +15,6 @@ from harnesskit import run_settings
 from harnesskit import vector_task as harnesskit_vector_task
 
 import method.ntl as ntl
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.evaluate import evaluate_run
 from avnoisebench.harness import Budget, RunLog
@@ -25,6 +24,7 @@ from avnoisebench.harness.train import run_training
 from avnoisebench.harness.truth import HiddenTruth, roc_auc
 from avnoisebench.noise.correspondence import CorrespondenceSpec
 from avnoisebench.noise.labels import NoiseSpec
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 from method.losses import (
     TiedAutoencoder,
     batch_weights,
@@ -446,15 +446,16 @@ def test_the_contrastive_phase_needs_one_full_batch(tmp_path: Path) -> None:
 def noisy_bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """synthetic-av, 4 classes of 20 training and 8 test clips, config nc30-sym60."""
     root = tmp_path_factory.mktemp("ntl")
-    folder = synthetic_av_folder(
-        root / "synthetic-av",
-        root / "media",
+    options = SyntheticAvOptions(
+        out=root / "synthetic-av",
+        media_root=root / "media",
         classes=4,
         train_per_class=20,
         test_per_class=8,
-        noise=[NoiseSpec.parse("sym60")],
-        correspondence=[CorrespondenceSpec(0.3)],
+        noise=(NoiseSpec.parse("sym60"),),
+        nc_synthetic=(CorrespondenceSpec(0.3),),
     )
+    [folder] = build_synthetic_av(options)
     return folder, root / "media"
 
 

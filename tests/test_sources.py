@@ -1,16 +1,19 @@
 """Annotation sources: local Kinetics CSVs and UCF101 lists, the download cache over loopback, bad input."""
 
 import hashlib
+import io
 import os
 import zipfile
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from avnoisebench.cli.progress import ConsoleProgress
 from avnoisebench.errors import AvnbError
+from avnoisebench.recipes.mini_kinetics_sources import load_kinetics400, locate_csvs, read_kinetics_csv
+from avnoisebench.recipes.ucf101_av_sources import load_ucf101_split
 from avnoisebench.sources.fetch import cache_dir
-from avnoisebench.sources.kinetics import load_kinetics400, locate_csvs, read_kinetics_csv
-from avnoisebench.sources.ucf101 import load_ucf101_split
 
 TRAIN = "kinetics-400_train_partial.csv"
 VAL = "kinetics-400_val.csv"
@@ -90,7 +93,10 @@ def test_train_file_given_as_val_is_refused(k400_dir: Path) -> None:
 def test_downloads_once_into_the_cache(tmp_path: Path, k400_dir: Path, serve) -> None:
     base = serve(k400_dir)
     urls = {"train": f"{base}/{TRAIN}", "val": f"{base}/{VAL}"}
-    first = load_kinetics400(None, urls)
+    shown = io.StringIO()
+    first = load_kinetics400(None, urls, ConsoleProgress(Console(file=shown, width=200)))
+    size = (k400_dir / TRAIN).stat().st_size
+    assert f"download train.csv: bytes {size}/{size}" in shown.getvalue()
     assert (cache_dir() / "kinetics400" / "train.csv").read_bytes() == (k400_dir / TRAIN).read_bytes()
     assert {s.origin for s in first.sources} == set(urls.values())
     assert {s.sha256 for s in first.sources} == {sha256(k400_dir / TRAIN), sha256(k400_dir / VAL)}

@@ -10,13 +10,13 @@ import pytest
 from harnesskit import SAMPLING, build_bench
 from typer.testing import CliRunner
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
 from avnoisebench.cli.main import app
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.results import read_results
 from avnoisebench.harness.run import CHECKPOINT, PREDICTIONS
 from avnoisebench.noise.correspondence import parse_correspondence_levels
 from avnoisebench.noise.labels import NoiseSpec
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 from avnoisebench.sweep import expand, grid_points, load_sweep, run_sweep
 from avnoisebench.sweep.runner import ERROR_FILE
 
@@ -105,15 +105,16 @@ class Notes:
 
 
 def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Path) -> None:
-    folder = synthetic_av_folder(
-        tmp_path / "bench",
-        tmp_path / "media",
+    options = SyntheticAvOptions(
+        out=tmp_path / "bench",
+        media_root=tmp_path / "media",
         classes=3,
         train_per_class=4,
         test_per_class=1,
-        noise=[NoiseSpec("clean")],
-        correspondence=parse_correspondence_levels("nc0,nc50"),
+        noise=(NoiseSpec("clean"),),
+        nc_synthetic=tuple(parse_correspondence_levels("nc0,nc50")),
     )
+    [folder] = build_synthetic_av(options)
     path = sweep_file(tmp_path / "s.toml", (folder, tmp_path / "media"))
     path.write_text(path.read_text().replace('["clean", "sym40"]', '["nc0-clean", "nc50-clean"]'))
     reporter = Notes()

@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,6 @@ import torch
 from synthetic import SMALL, small_synthetic_fixture  # noqa: F401  (the small_synthetic fixture)
 from typer.testing import CliRunner
 
-from avnoisebench.benchmarks.build import synthetic_av_folder
-from avnoisebench.benchmarks.synthetic_av import FPS, SAMPLE_RATE, SECONDS, SIZE, SyntheticSpec, write_synthetic_media
 from avnoisebench.cli.main import app
 from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.layout import LOCK, TEST_FILE, train_file
@@ -25,6 +24,15 @@ from avnoisebench.media.decode import open_video
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.probe import verify_clip
 from avnoisebench.media.status import read_records
+from avnoisebench.recipes.synthetic_av import (
+    FPS,
+    SAMPLE_RATE,
+    SECONDS,
+    SIZE,
+    SyntheticAvOptions,
+    build_synthetic_av,
+    write_synthetic_media,
+)
 
 SAMPLING = ClipSampling(num_frames=8, stride=0.25, num_views=1, short_side=SIZE, crop=SIZE)
 LOGMEL = LogMelConfig(sample_rate=SAMPLE_RATE, n_fft=512, hop=320, n_mels=32, fmax=SAMPLE_RATE / 2)
@@ -35,7 +43,8 @@ TINY = {"classes": 2, "train_per_class": 2, "test_per_class": 1}
 def default_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """synthetic-av at its default size: 6 classes, 24 train and 8 test clips each."""
     root = tmp_path_factory.mktemp("synthetic-default")
-    return synthetic_av_folder(root / "synthetic-av", root / "media"), root / "media"
+    [folder] = build_synthetic_av(SyntheticAvOptions(out=root / "synthetic-av", media_root=root / "media"))
+    return folder, root / "media"
 
 
 @pytest.fixture
@@ -79,7 +88,7 @@ def decoded(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def test_same_seed_gives_identical_files_and_frames(tmp_path: Path, small_synthetic: tuple[Path, Path]) -> None:
     folder, media_root = small_synthetic
-    again = synthetic_av_folder(tmp_path / "again", tmp_path / "media", **SMALL)
+    [again] = build_synthetic_av(SyntheticAvOptions(out=tmp_path / "again", media_root=tmp_path / "media", **SMALL))
     parquets = sorted(p.relative_to(folder) for p in folder.rglob("*.parquet"))
     assert parquets and parquets == sorted(p.relative_to(again) for p in again.rglob("*.parquet"))
     assert all((folder / p).read_bytes() == (again / p).read_bytes() for p in parquets)
@@ -88,7 +97,9 @@ def test_same_seed_gives_identical_files_and_frames(tmp_path: Path, small_synthe
         (frames_a, audio_a), (frames_b, audio_b) = decoded(first), decoded(second)
         assert len(frames_a) == round(SECONDS * FPS) and np.array_equal(frames_a, frames_b), row["clip_id"]
         assert np.array_equal(audio_a, audio_b), row["clip_id"]
-    other = synthetic_av_folder(tmp_path / "other", tmp_path / "other-media", **SMALL, seed=1)
+    [other] = build_synthetic_av(
+        SyntheticAvOptions(out=tmp_path / "other", media_root=tmp_path / "other-media", **SMALL, seed=1)
+    )
     first, second = clips(folder, media_root)[0][1], clips(other, tmp_path / "other-media")[0][1]
     assert not np.array_equal(decoded(first)[0], decoded(second)[0])
 
@@ -155,7 +166,7 @@ def test_both_modalities_carry_the_class(default_build: tuple[Path, Path]) -> No
         features["video"][split] = np.stack([video_features(s.video[0]) for s in samples])
         features["audio"][split] = np.stack([audio_features(s.logmel[0]) for s in samples])
         labels[split] = np.array([s.label for s in samples])
-    chance = 1 / SyntheticSpec().classes
+    chance = 1 / SyntheticAvOptions().classes
     for modality, split_features in features.items():
         accuracy = nearest_centroid_accuracy(
             split_features["train"], labels["train"], split_features["test"], labels["test"]
@@ -166,20 +177,20 @@ def test_both_modalities_carry_the_class(default_build: tuple[Path, Path]) -> No
 
 def test_rebuild_keeps_proven_clips_and_refuses_foreign_ones(tmp_path: Path) -> None:
     media_root = tmp_path / "media"
-    spec = SyntheticSpec(**TINY)
-    assert write_synthetic_media(spec, media_root).generated == 6
+    options = SyntheticAvOptions(out=tmp_path / "out", media_root=media_root, **TINY)
+    assert write_synthetic_media(options).generated == 6
     records = len(read_records(media_root))
-    assert write_synthetic_media(spec, media_root).kept == 6 and len(read_records(media_root)) == records
-    changed = media_path(media_root, spec.clips()[0].path)
+    assert write_synthetic_media(options).kept == 6 and len(read_records(media_root)) == records
+    changed = media_path(media_root, options.clips()[0].path)
     original = changed.read_bytes()
     changed.write_bytes(original + b"\0")
     with pytest.raises(AvnbError, match=r"1 synthetic-av clip\(s\) in use .* pass --overwrite"):
-        write_synthetic_media(spec, media_root)
-    report = write_synthetic_media(spec, media_root, overwrite=True)
+        write_synthetic_media(options)
+    report = write_synthetic_media(replace(options, overwrite=True))
     assert (report.generated, report.kept) == (1, 5) and changed.read_bytes() == original
     with pytest.raises(AvnbError, match=r"holds 6 synthetic-av clip\(s\) in use"):
-        write_synthetic_media(SyntheticSpec(**TINY, seed=7), media_root)
-    assert write_synthetic_media(SyntheticSpec(**TINY, seed=7), media_root, overwrite=True).generated == 6
+        write_synthetic_media(replace(options, seed=7))
+    assert write_synthetic_media(replace(options, seed=7, overwrite=True)).generated == 6
 
 
 @pytest.mark.parametrize(
@@ -194,7 +205,7 @@ def test_rebuild_keeps_proven_clips_and_refuses_foreign_ones(tmp_path: Path) -> 
 )
 def test_bad_settings_are_refused(tmp_path: Path, settings: dict, message: str) -> None:
     with pytest.raises(AvnbError, match=message):
-        synthetic_av_folder(tmp_path / "out", tmp_path / "media", **settings)
+        build_synthetic_av(SyntheticAvOptions(out=tmp_path / "out", media_root=tmp_path / "media", **settings))
     assert not (tmp_path / "media").exists()
 
 
@@ -202,7 +213,7 @@ def test_existing_folder_is_refused_before_any_media(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep")
     with pytest.raises(AvnbError, match="already exists; pass --overwrite"):
-        synthetic_av_folder(tmp_path / "out", tmp_path / "media", **TINY)
+        build_synthetic_av(SyntheticAvOptions(out=tmp_path / "out", media_root=tmp_path / "media", **TINY))
     assert not (tmp_path / "media").exists()
 
 
@@ -213,7 +224,14 @@ def test_command_line(tmp_path: Path) -> None:
     args += ["--train-per-class", "2", "--test-per-class", "1", "--noise", "sym50"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert f"built {out}: 2 classes, 4 train, 2 test, 8 configs" in result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"generating the synthetic-av clips under {media}"
+    assert lines[1].startswith("generate synthetic-av: clips 1/6") and lines[6].startswith(
+        "generate synthetic-av: clips 6/6"
+    )
+    assert lines[-2] == f"adding 8 noise config(s) to synthetic-av and writing {out}"
+    assert lines[-1] == f"built {out}: 2 classes, 4 train, 2 test, 8 configs"
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
-    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    quiet = runner.invoke(app, [*args, "--overwrite", "--quiet"])
+    assert quiet.exit_code == 0 and quiet.output.splitlines() == lines[-1:]

@@ -10,6 +10,7 @@ from mediagen import make_video
 
 from avnoisebench.dataset.benchmark import Benchmark, manifest_table
 from avnoisebench.dataset.write import write_benchmark
+from avnoisebench.noise.apply import apply_noise
 from avnoisebench.noise.labels import parse_noise_configs
 
 CLASSES = ("abseiling", "zumba")
@@ -59,7 +60,7 @@ def write_tiny_benchmark(out: Path, rows: list[dict]) -> Path:
         homepage="",
         license="",
     )
-    return write_benchmark(benchmark, out, parse_noise_configs(defaults=("clean",)), seed=0)
+    return write_benchmark(apply_noise(benchmark, parse_noise_configs(defaults=("clean",)), None, seed=0), out)
 
 
 def serve_sources(folder: Path, rows: list[dict], seconds: float = 4.0, size: str = "64x48") -> Path:

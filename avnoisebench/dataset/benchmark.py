@@ -1,5 +1,8 @@
-"""The in-memory form of a benchmark before noise is added: clean manifests, classes, recipe, sources."""
+"""The in-memory forms of a benchmark: clean (`Benchmark`: manifests, classes, recipe, sources) as a recipe makes it,
+and noisy (`NoisyBenchmark`: one training manifest and noise card per config) as the noise step makes it and the
+folder writer serialises it."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,12 +67,44 @@ class Benchmark:
     shortfalls: tuple[Shortfall, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class NoisyConfig:
+    """One noise config of a build: its name, training manifest (observed labels, pairs) and noise card (JSON)."""
+
+    name: str
+    train: pa.Table
+    card: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NoisyBenchmark:
+    """A benchmark with its noise added: the clean benchmark, the test manifest with label (and pair) columns, one
+    config per noise setting, and the noise seed."""
+
+    benchmark: Benchmark
+    test: pa.Table
+    configs: tuple[NoisyConfig, ...]
+    seed: int
+
+
 def manifest_table(columns: dict[str, Any]) -> pa.Table:
     """A manifest with the base schema, rows sorted by clip_id."""
     table = pa.table(columns, schema=BASE_SCHEMA)
     return table.sort_by("clip_id")
 
 
-def format_shortfalls(shortfalls: tuple[Shortfall, ...] | list[Shortfall]) -> str:
+def format_shortfalls(shortfalls: Sequence[Shortfall]) -> str:
     """One line per short class: split, name, rows available and asked for."""
     return "\n".join(f"  {s.split:<5} {s.class_name!r}: {s.available} of {s.requested}" for s in shortfalls)
+
+
+def describe_shortfalls(shortfalls: Sequence[Shortfall], num_classes: int) -> str:
+    """How many classes are short, e.g. `25 of 50 classes are short of rows (25 without train rows)`."""
+    parts = []
+    for split in dict.fromkeys(s.split for s in shortfalls):
+        empty = sum(1 for s in shortfalls if s.split == split and s.available == 0)
+        fewer = sum(1 for s in shortfalls if s.split == split and s.available > 0)
+        parts += [f"{empty} without {split} rows"] if empty else []
+        parts += [f"{fewer} with fewer {split} rows than asked"] if fewer else []
+    short = len({s.class_name for s in shortfalls})
+    return f"{short} of {num_classes} classes are short of rows ({', '.join(parts)})"

@@ -5,7 +5,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from avnoisebench.dataset.benchmark import Benchmark
+from avnoisebench.dataset.benchmark import NoisyBenchmark
 from avnoisebench.dataset.layout import TEST_FILE, train_file
 
 LABEL_COLUMNS = ("clean_label", "label")
@@ -57,16 +57,13 @@ def _noise_table(noise_cards: list[dict[str, Any]]) -> str:
     return _table(header, rows)
 
 
-def render_card(
-    benchmark: Benchmark,
-    schema: pa.Schema,
-    split_stats: dict[str, dict[str, tuple[int, int]]],
-    noise_cards: list[dict[str, Any]],
-    seed: int,
-) -> str:
-    """README.md text: YAML `configs`/`dataset_info` and the card describing recipe, noise, sources, shortfall."""
-    features = features_yaml(schema, benchmark.class_names)
-    configs = [card["config"] for card in noise_cards]
+def render_card(noisy: NoisyBenchmark, split_stats: dict[str, dict[str, tuple[int, int]]]) -> str:
+    """README.md text: YAML `configs`/`dataset_info` (split sizes: `split_stats[config][split]` = rows, bytes) and
+    the card describing recipe, noise, sources, shortfall."""
+    benchmark, seed = noisy.benchmark, noisy.seed
+    noise_cards = [config.card for config in noisy.configs]
+    features = features_yaml(noisy.test.schema, benchmark.class_names)
+    configs = [config.name for config in noisy.configs]
     metadata = {
         "pretty_name": benchmark.title,
         "license": benchmark.license,

@@ -1,54 +1,57 @@
-"""Write a benchmark folder atomically: noisy-label manifests, noise cards, dataset card, lock file."""
+"""Write a benchmark folder atomically from a NoisyBenchmark: Parquet manifests, noise cards, dataset card, lock file.
+
+Only serialisation happens here; the noise step (`avnoisebench.noise.apply`) made every table and card before."""
 
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avnoisebench import __version__
-from avnoisebench.dataset.benchmark import Benchmark
+from avnoisebench.dataset.benchmark import NoisyBenchmark
 from avnoisebench.dataset.card import features_json, render_card
 from avnoisebench.dataset.layout import CARD, LOCK, TEST_FILE, noise_card_file, train_file
 from avnoisebench.errors import AvnbError
 from avnoisebench.hashing import sha256_bytes
-from avnoisebench.noise.correspondence import CorrespondenceSpec, Mismatch, apply_correspondence_noise, combined_config
-from avnoisebench.noise.labels import NoiseSpec, apply_label_noise
+from avnoisebench.provenance import package_version
+
+
+def check_writable(folder: Path, option: str) -> None:
+    """Refuse `folder` (the place `option` writes in) when the nearest folder that exists at or above it is not a
+    folder this process can create files in; probes with an empty folder it removes at once."""
+    base = folder
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise AvnbError(
+            f"{option}: {base} is a file, not a folder; choose an {option} whose parent folders are folders"
+        )
+    try:
+        probe = tempfile.mkdtemp(prefix=".avnb-probe-", dir=base)
+    except OSError as exc:
+        raise AvnbError(
+            f"{option}: cannot create files in {base} ({exc.strerror}); choose an {option} in a folder you can write"
+        ) from exc
+    os.rmdir(probe)
 
 
 def check_destination(out_dir: Path, overwrite: bool) -> None:
-    """Refuse an existing destination unless `overwrite`, and never replace a folder this tool did not write."""
-    if not out_dir.exists():
-        return
-    if not overwrite:
-        raise AvnbError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another output folder")
-    if not out_dir.is_dir() or not (out_dir / LOCK).is_file() and any(out_dir.iterdir()):
-        raise AvnbError(
-            f"{out_dir} exists and is not an avnoisebench benchmark folder; it is left untouched even with "
-            f"--overwrite: move it away or choose another output folder"
-        )
-
-
-def with_labels(table: pa.Table, labels: np.ndarray, is_noisy: np.ndarray) -> pa.Table:
-    """A manifest with the observed `label` and `is_noisy` columns after `clean_label`."""
-    at = table.schema.get_field_index("clean_label") + 1
-    table = table.add_column(at, "label", pa.array(labels, type=pa.int64()))
-    return table.add_column(at + 1, "is_noisy", pa.array(is_noisy, type=pa.bool_()))
-
-
-def with_pairs(table: pa.Table, audio_row: np.ndarray, nc_flag: np.ndarray) -> pa.Table:
-    """A manifest whose `audio_clip_id` is taken from row `audio_row[i]`, with an `nc_flag` column after it."""
-    at = table.schema.get_field_index("audio_clip_id")
-    table = table.set_column(at, "audio_clip_id", table["audio_clip_id"].take(pa.array(audio_row)))
-    return table.add_column(at + 1, "nc_flag", pa.array(nc_flag, type=pa.bool_()))
-
-
-def _unchanged(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairing of a split without correspondence noise: every row keeps its own audio."""
-    return np.arange(n), np.zeros(n, dtype=bool)
+    """Refuse an existing destination unless `overwrite`, never replace a folder this tool did not write, and refuse
+    a destination that cannot be written: all before any work starts."""
+    if out_dir.exists():
+        if not overwrite:
+            raise AvnbError(
+                f"{out_dir} already exists; pass --overwrite to replace it, or choose another output folder"
+            )
+        if not out_dir.is_dir() or not (out_dir / LOCK).is_file() and any(out_dir.iterdir()):
+            raise AvnbError(
+                f"{out_dir} exists and is not an avnoisebench benchmark folder; it is left untouched even with "
+                f"--overwrite: move it away or choose another output folder"
+            )
+    check_writable(out_dir.parent, "--out")
 
 
 class _FolderWriter:
@@ -75,6 +78,17 @@ class _FolderWriter:
         self.write(relative, ("{\n" + lines + "\n}\n").encode())
 
 
+def _make_folders(folder: Path) -> list[Path]:
+    """Create `folder` and its missing parents; return those created, deepest last."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir()
+    return missing[::-1]
+
+
 def _publish(tmp: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         os.replace(tmp, out_dir)
@@ -89,67 +103,48 @@ def _publish(tmp: Path, out_dir: Path) -> None:
     shutil.rmtree(old)
 
 
-def write_benchmark(
-    benchmark: Benchmark,
-    out_dir: Path,
-    noise: list[NoiseSpec],
-    seed: int,
-    overwrite: bool = False,
-    correspondence: list[CorrespondenceSpec] | None = None,
-) -> Path:
-    """Add each label-noise config (crossed with each synthetic correspondence level, if any) to `benchmark` and
-    write the folder at `out_dir`, all or nothing."""
-    if not noise:
-        raise AvnbError("no label-noise configs given; pass at least one (e.g. clean)")
+def _serialise(noisy: NoisyBenchmark, files: _FolderWriter) -> None:
+    """Every file of the folder: manifests (with `datasets` features in their schema metadata), noise cards, card,
+    and last the lock with the digest of each."""
+    features = features_json(noisy.test.schema, noisy.benchmark.class_names)
+    meta = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
+    files.parquet(TEST_FILE, noisy.test.replace_schema_metadata(meta))
+    test_size = (noisy.test.num_rows, noisy.test.nbytes)
+    stats = {}
+    for config in noisy.configs:
+        files.parquet(train_file(config.name), config.train.replace_schema_metadata(meta))
+        files.json(noise_card_file(config.name), config.card)
+        stats[config.name] = {"train": (config.train.num_rows, config.train.nbytes), "test": test_size}
+    files.write(CARD, render_card(noisy, stats).encode())
+    lock = {
+        "avnoisebench": package_version(),
+        "benchmark": noisy.benchmark.name,
+        "inputs": [vars(s) for s in noisy.benchmark.sources],
+        "files": dict(sorted(files.digests.items())),
+    }
+    files.json(LOCK, lock)
+
+
+def write_benchmark(noisy: NoisyBenchmark, out_dir: Path, overwrite: bool = False) -> Path:
+    """Write the folder of `noisy` at `out_dir`, all or nothing: built in a temporary sibling and renamed into place;
+    on any failure nothing is left behind (folders created for it included) and an earlier folder stays."""
     check_destination(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        files = _FolderWriter(tmp)
-        names = benchmark.class_names
-        clean = benchmark.train["clean_label"].to_numpy()
-        test_clean = benchmark.test["clean_label"].to_numpy()
-        test = with_labels(benchmark.test, test_clean, np.zeros(len(test_clean), dtype=bool))
-        if correspondence is not None:
-            test = with_pairs(test, *_unchanged(len(test_clean)))
-        meta = {b"huggingface": json.dumps({"info": {"features": features_json(test.schema, names)}}).encode()}
-        test = test.replace_schema_metadata(meta)
-        files.parquet(TEST_FILE, test)
-        mismatches: list[Mismatch | None] = (
-            [None]
-            if correspondence is None
-            else [apply_correspondence_noise(clean, len(names), level, seed) for level in correspondence]
-        )
-        labelled = [apply_label_noise(clean, len(names), spec, seed) for spec in noise]
-        cards, stats = [], {}
-        for mismatch in mismatches:
-            for noisy in labelled:
-                train = with_labels(benchmark.train, noisy.labels, noisy.is_noisy)
-                card = noisy.card(clean, names)
-                if mismatch is not None:
-                    train = with_pairs(train, mismatch.audio_row, mismatch.nc_flag)
-                    card = {
-                        **card,
-                        "config": combined_config(mismatch.spec, noisy.spec.name),
-                        "label_config": noisy.spec.name,
-                        "correspondence": mismatch.card(clean, names),
-                    }
-                name = card["config"]
-                files.parquet(train_file(name), train.replace_schema_metadata(meta))
-                files.json(noise_card_file(name), card)
-                cards.append(card)
-                stats[name] = {"train": (train.num_rows, train.nbytes), "test": (test.num_rows, test.nbytes)}
-        files.write(CARD, render_card(benchmark, test.schema, stats, cards, seed).encode())
-        lock = {
-            "avnoisebench": __version__,
-            "benchmark": benchmark.name,
-            "inputs": [vars(s) for s in benchmark.sources],
-            "files": dict(sorted(files.digests.items())),
-        }
-        files.json(LOCK, lock)
-        _publish(tmp, out_dir)
-    except BaseException:
+        created = _make_folders(out_dir.parent)
         shutil.rmtree(tmp, ignore_errors=True)
+        _serialise(noisy, _FolderWriter(tmp))
+        _publish(tmp, out_dir)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in reversed(created):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if isinstance(exc, OSError):
+            raise AvnbError(
+                f"--out {out_dir}: writing failed ({exc}); nothing was kept: free space or fix the permissions "
+                f"there, or choose another --out"
+            ) from exc
         raise
     return out_dir

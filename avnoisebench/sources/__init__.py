@@ -1,5 +1,1 @@
-"""Official annotation sources: download into a cache, or read local copies."""
-
-from avnoisebench.sources.fetch import cache_dir, fetch
-
-__all__ = ["cache_dir", "fetch"]
+"""Source files shared by the recipes: downloaded once into the user cache (fetch); each recipe reads its own."""

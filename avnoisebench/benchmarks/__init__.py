@@ -1,1 +1,0 @@
-"""Benchmark builders: clean manifests from official annotations."""
