@@ -10,16 +10,17 @@ decode-once vs per-view (target >= 1.5) and decode-once time vs floor time (targ
 
 import argparse
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 import torch
 
 from avnoisebench.dataset.decoding import ClipSampling
 from avnoisebench.media.decode import clip_tensor, decode_eval_views, open_video
+from avnoisebench.media.tools import run_ffmpeg, tool_path
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 SAMPLING = ClipSampling()
@@ -32,7 +33,7 @@ def per_view_seeking(path: Path) -> None:
 
 
 def ffmpeg_floor(path: Path) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-an", "-f", "null", "-"], check=True)
+    run_ffmpeg(ffmpeg.input(tool_path(path)).output("pipe:", f="null", an=None))
 
 
 def seconds(run: Callable[[Path], object], path: Path, repeats: int) -> float:
