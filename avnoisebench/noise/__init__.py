@@ -1,4 +1,5 @@
-"""Label noise (and, later, correspondence noise) injected into training splits."""
+"""Noise added to training splits: label noise (labels), synthetic noisy correspondence (correspondence) and the
+noise step of a build (apply)."""
 
 from avnoisebench.noise.labels import DEFAULT_CONFIGS, NoiseSpec, NoisyLabels, apply_label_noise, parse_noise_configs
 
