@@ -10,6 +10,7 @@ import torch
 from avnoisebench.harness.data import TrainData
 from avnoisebench.harness.settings import TrainSettings, plan_run
 from avnoisebench.models import build_model
+from avnoisebench.progress import SILENT, Task
 from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 
 SAMPLING = {"num_frames": 4, "stride": 0.5, "num_views": 3, "short_side": 40, "crop": 32}
@@ -75,3 +76,16 @@ class TensorSource:
             if epoch is not None:
                 self.trained_on.update(rows.tolist())
             yield rows, self.video[rows], self.audio[rows]
+
+
+class Notes:
+    """A progress sink that keeps the notes (tasks show nothing)."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def task(self, name: str, total: int | None, unit: str = "steps") -> Task:
+        return SILENT.task(name, total, unit)

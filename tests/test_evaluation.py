@@ -17,10 +17,12 @@ from typer.testing import CliRunner
 from avnoisebench import __version__
 from avnoisebench.cli.main import app
 from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.evaluate import evaluate_predictions
 from avnoisebench.evaluation.metrics import clip_video_metrics
-from avnoisebench.evaluation.predictions import EXPECTED_FORMAT, load_predictions, write_predictions
+from avnoisebench.evaluation.predictions import load_predictions
 from avnoisebench.evaluation.results import ResultRecord, append_result, read_results
+from avnoisebench.evaluation.scoring import evaluate_predictions
+from avnoisebench.runs.config import InitRecord, RunConfig
+from avnoisebench.runs.predictions import EXPECTED_FORMAT, write_predictions
 
 K = len(CLASSES)
 
@@ -261,27 +263,66 @@ def _record(**changes: object) -> ResultRecord:
 
 def test_results_round_trip(tmp_path: Path, folder: Path, scores: np.ndarray) -> None:
     path = write_predictions(tmp_path / "p.parquet", folder, manifest_ids(folder), scores)
-    evaluated = evaluate_predictions(path, folder, "late-fusion", config="sym40", seed=3, track="raw").record
+    evaluated = evaluate_predictions(path, folder, "late-fusion", config="sym40", seed=3).record
+    assert (evaluated.label_noise_mode, evaluated.label_noise_rate, evaluated.model) == ("sym", 0.4, None)
     log = tmp_path / "logs" / "results.jsonl"
     append_result(log, evaluated)
     append_result(log, _record(seed=1))
     assert read_results(log) == [evaluated, _record(seed=1)]
+    stored = [json.loads(line)["predictions"] for line in log.read_text().splitlines()]
+    assert stored[0] == "../p.parquet" and not any(Path(s).is_absolute() for s in stored)  # relative to the log
     assert evaluated.code_version.startswith(__version__) and evaluated.predictions == str(path.resolve())
     assert datetime.fromisoformat(evaluated.date).utcoffset().total_seconds() == 0
     with log.open("a") as handle:
         handle.write('{"benchmark": "torn')
-    assert len(read_results(log)) == 2
+    with pytest.warns(UserWarning, match="incomplete record"):
+        assert len(read_results(log)) == 2
+    append_result(log, _record(seed=2))
+    assert [r.seed for r in read_results(log)] == [3, 1, 2]  # the torn line was cut before the append
+
+
+def test_a_record_of_identical_settings_and_seed_supersedes_the_earlier_one(tmp_path: Path) -> None:
+    log = tmp_path / "results.jsonl"
+    assert append_result(log, _record(epochs=6)) == []
+    assert append_result(log, _record(epochs=60)) == []  # another budget: another row
+    assert append_result(log, _record(epochs=6, metrics={"C@1": 9.0, "C@5": 9.0, "V@1": 9.0})) == [_record(epochs=6)]
+
+
+def test_format_1_records_are_migrated_to_structured_fields(tmp_path: Path) -> None:
+    old = {k: v for k, v in vars(_record()).items() if k not in ("method_options", "variant", "format")}
+    log = tmp_path / "results.jsonl"
+    lines = [
+        {**old, "benchmark": "mini-kinetics-nc30", "config": "sym40", "method": "ntl[ablation=ins, gamma=0.2]"},
+        {**old, "benchmark": "av-mnist", "config": "nc20-asym40", "options": {"k": 8}, "run": "runs/x"},
+    ]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    kinetics, mnist = read_results(log)
+    assert (kinetics.benchmark_family, kinetics.benchmark_variant, kinetics.correspondence) == (
+        "mini-kinetics",
+        "nc30",
+        30,
+    )
+    assert (kinetics.correspondence_kind, kinetics.label_noise_mode, kinetics.label_noise_rate) == ("real", "sym", 0.4)
+    assert (kinetics.method, kinetics.variant, kinetics.label) == (
+        "ntl",
+        {"ablation": "ins", "gamma": 0.2},
+        lines[0]["method"],
+    )
+    assert (mnist.correspondence, mnist.correspondence_kind, mnist.label_noise_mode) == (20, "synthetic", "asym")
+    assert mnist.method_options == {"k": 8} and mnist.run == str(tmp_path / "runs" / "x")
 
 
 def test_results_log_errors(tmp_path: Path) -> None:
     log = tmp_path / "results.jsonl"
     with pytest.raises(AvnbError, match="not found"):
         read_results(log)
+    with pytest.raises(AvnbError, match="is a folder"):
+        read_results(tmp_path)
     log.write_text("{oops\n" + json.dumps(vars(_record())) + "\n")
-    with pytest.raises(AvnbError, match="line 1 is not valid JSON"):
+    with pytest.raises(AvnbError, match="line 1 is not a JSON object"):
         read_results(log)
-    log.write_text(json.dumps({"benchmark": "x"}) + "\n")
-    with pytest.raises(AvnbError, match="line 1 is not a result record .missing benchmark_lock_sha256"):
+    log.write_text(json.dumps({"benchmark": "x", "format": 2}) + "\n")
+    with pytest.raises(AvnbError, match="record 1 is not a result record .missing benchmark_lock_sha256"):
         read_results(log)
     log.write_text(json.dumps({**vars(_record()), "metrics": {"C@1": 1}}) + "\n")
     with pytest.raises(AvnbError, match="metrics must hold numbers C@1, C@5, V@1"):
@@ -324,18 +365,48 @@ def test_cli_evaluates_a_predictions_file(tmp_path: Path, folder: Path, scores: 
     assert [(r.config, r.seed) for r in read_results(log)] == [("sym20", 0), (None, None)]
 
 
+def run_config(folder: Path, **changes: object) -> RunConfig:
+    """A run config as the harness writes it, for a run folder made by hand."""
+    values = {
+        "benchmark": "evalbench",
+        "benchmark_family": "evalbench",
+        "benchmark_variant": None,
+        "benchmark_lock_sha256": "x",
+        "config": "sym40",
+        "label_noise_mode": "sym",
+        "label_noise_rate": 0.4,
+        "correspondence": None,
+        "correspondence_kind": None,
+        "method": "late-fusion",
+        "method_options": {},
+        "model": "small",
+        "init": InitRecord("b" * 64, "simclr-small", {"epochs": 3}),
+        "track": "cached",
+        "seed": 2,
+        "epochs": 7,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "decoding": {},
+        "benchmark_folder": str(folder),
+        "code_version": "0.1.0+abc",
+    }
+    return RunConfig(**{**values, **changes})
+
+
 def test_cli_evaluates_a_run_folder(tmp_path: Path, folder: Path, scores: np.ndarray) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    config = {"benchmark_folder": str(folder), "benchmark": "evalbench", "config": "sym40", "method": "late-fusion"}
-    config |= {"seed": 2, "track": "cached", "code_version": "0.1.0+abc"}
-    (run / "config.json").write_text(json.dumps(config))
+    run_config(folder).write(run / "config.json")
     write_predictions(run / "predictions.parquet", folder, manifest_ids(folder), scores)
-    done = runner.invoke(app, ["evaluate", str(run), "--results", str(tmp_path / "r.jsonl")])
+    done = runner.invoke(app, ["evaluate", str(run), "--results", str(tmp_path / "r.jsonl"), "--name", "mine"])
     assert done.exit_code == 0, done.output
     [record] = read_results(tmp_path / "r.jsonl")
     assert (record.config, record.seed, record.track, record.run_code_version) == ("sym40", 2, "cached", "0.1.0+abc")
+    assert (record.model, record.epochs, record.lr, record.init_sha256) == ("small", 7, 1e-3, "b" * 64)
+    assert record.init_card == {"epochs": 3} and record.label == "mine"
     assert record.run == str(run.resolve())
+    again = runner.invoke(app, ["evaluate", str(run), "--results", str(tmp_path / "r.jsonl"), "--name", "mine"])
+    assert "supersedes the earlier record of identical settings" in again.stdout
 
 
 @pytest.mark.parametrize(
@@ -363,10 +434,8 @@ def test_cli_rejects_bad_predictions_and_run_folders(tmp_path: Path, folder: Pat
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"benchmark_folder": str(tmp_path / "gone"), "config": "clean"}))
     done = runner.invoke(app, ["evaluate", str(run)])
-    assert done.exit_code == 2 and "lacks method, seed" in done.stderr
-    (run / "config.json").write_text(
-        json.dumps({"benchmark_folder": str(tmp_path / "gone"), "config": "clean", "method": "m", "seed": 0})
-    )
+    assert done.exit_code == 2 and "is not a run config of format 2" in done.stderr
+    run_config(tmp_path / "gone").write(run / "config.json")
     done = runner.invoke(app, ["evaluate", str(run)])
     assert done.exit_code == 2 and "which does not exist here" in done.stderr and "--benchmark FOLDER" in done.stderr
     done = runner.invoke(app, ["evaluate", str(run), "--seed", "4"])

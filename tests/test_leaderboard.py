@@ -12,19 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
-from avnoisebench.evaluation.leaderboard import (
-    aggregate,
-    build_leaderboard,
-    noise_series,
-    output_format,
-    render,
-    to_csv,
-    to_html,
-    to_markdown,
-)
-from avnoisebench.evaluation.plot import Series
-from avnoisebench.evaluation.reference import PAPER_RESULTS, paper_results
 from avnoisebench.evaluation.results import ResultRecord, append_result
+from avnoisebench.report.entries import aggregate, build_leaderboard
+from avnoisebench.report.leaderboard import output_format, render, to_csv, to_html, to_markdown
+from avnoisebench.report.plot import Series
+from avnoisebench.report.reference import PAPER_RESULTS, paper_results
+from avnoisebench.report.study import noise_series
 
 PAPER_TEXT = Path(__file__).resolve().parents[1].parent / "shared" / "paper" / "000_b549174e87617e29.txt"
 LOCK_A, LOCK_B = "a" * 64, "b" * 64
@@ -33,8 +26,21 @@ PAPER_CONFIGS = ["sym20", "sym40", "sym60", "sym80", "asym20", "asym40"]
 PAPER_METHODS = ["G-Blend", "MRL", "XDC*", "AV-R", "AdaMML", "Ours"]
 
 
+def noise_fields(config: str | None) -> dict[str, object]:
+    """The structured label-noise and correspondence fields an evaluation records for a config name."""
+    match = re.fullmatch(r"(?:nc(\d+)-)?(clean|sym|asym)(\d*)", config or "")
+    if match is None:
+        return {}
+    level, mode, rate = match.groups()
+    fields: dict[str, object] = {"label_noise_mode": mode, "label_noise_rate": int(rate or 0) / 100}
+    if level is not None:
+        fields |= {"correspondence": float(level), "correspondence_kind": "synthetic"}
+    return fields
+
+
 def result(method: str, config: str, seed: int, c1: float, c5: float, v1: float, **changes: object) -> ResultRecord:
     fields = {
+        **noise_fields(config),
         "benchmark": "ucf101-av",
         "benchmark_lock_sha256": LOCK_A,
         "config": config,
@@ -77,19 +83,19 @@ def test_markdown_tables() -> None:
     text = to_markdown(build_leaderboard(HANDMADE))
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
     assert headings == ["ucf101-av (lock aaaaaaaaaaaa)", *PAPER_BENCHMARKS[1:], "evalbench (lock bbbbbbbbbbbb)"]
-    assert "| config | method | track | seeds | C@1 | C@5 | V@1 |" in text
+    assert "| config | method | setup | track | seeds | C@1 | C@5 | V@1 |" in text
     ucf = text.split("## ")[1]
     rows = [line for line in ucf.splitlines() if line.startswith("| sym20 |")]
     assert rows[:3] == [
-        "| sym20 | mine | raw | 2 | 71.00 ± 1.41 | 91.00 ± 1.41 | 81.00 ± 1.41 |",
-        "| sym20 | late-fusion | cached | 3 | 61.00 ± 1.00 | 80.00 ± 0.00 | 72.00 ± 2.00 |",
-        "| sym20 | G-Blend (paper) |  |  | 76.90 | 91.46 | 81.52 |",
+        "| sym20 | mine |  | raw | 2 | 71.00 ± 1.41 | 91.00 ± 1.41 | 81.00 ± 1.41 |",
+        "| sym20 | late-fusion |  | cached | 3 | 61.00 ± 1.00 | 80.00 ± 0.00 | 72.00 ± 2.00 |",
+        "| sym20 | G-Blend (paper) |  |  |  | 76.90 | 91.46 | 81.52 |",
     ]
     assert [r.split(" | ")[1] for r in rows[2:]] == [f"{m} (paper)" for m in PAPER_METHODS]
-    assert "| sym40 | late-fusion | cached | 1 | 50.00 ± — | 75.00 ± — | 55.00 ± — |" in ucf
+    assert "| sym40 | late-fusion |  | cached | 1 | 50.00 ± — | 75.00 ± — | 55.00 ± — |" in ucf
     configs = [line.split(" | ")[0].lstrip("| ") for line in ucf.splitlines()[4:] if line.startswith("| ")]
     assert list(dict.fromkeys(configs)) == PAPER_CONFIGS
-    assert "| clean | late-fusion | cached | 1 | 40.00 ± — | 70.00 ± — | 45.00 ± — |" in text.split("## ")[-1]
+    assert "| clean | late-fusion |  | cached | 1 | 40.00 ± — | 70.00 ± — | 45.00 ± — |" in text.split("## ")[-1]
 
 
 def test_no_reference_leaves_only_measured_rows() -> None:
@@ -121,7 +127,7 @@ def test_html_is_self_contained_with_inline_plots() -> None:
     assert not re.search(r"https?://|<script|<link|@import|url\(", page)
     # 180 rows by benchmark, then the paper's Tables I and II laid out as in the paper: 36 (rate, method) rows
     assert page.count('<tr class="reference">') == 180 + 36 and "<td>G-Blend (paper)</td>" in page
-    assert "<td>late-fusion</td><td>cached</td>" in page
+    assert "<td>late-fusion</td><td></td><td>cached</td>" in page
 
 
 def test_noise_series_put_clean_at_rate_zero_of_both_families() -> None:

@@ -8,10 +8,11 @@ from test_leaderboard import result
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
-from avnoisebench.evaluation.leaderboard import build_leaderboard, to_html
 from avnoisebench.evaluation.results import append_result
-from avnoisebench.evaluation.study import build_study, parse_label, split_setting, to_study_markdown
-from avnoisebench.harness.run import RunLog
+from avnoisebench.harness.runlog import RunLog
+from avnoisebench.report.entries import build_leaderboard
+from avnoisebench.report.leaderboard import to_html
+from avnoisebench.report.study import build_study, to_study_markdown
 
 AVMNIST = {"benchmark": "av-mnist", "benchmark_lock_sha256": "c" * 64}
 
@@ -25,21 +26,15 @@ def records(run: Path | None = None) -> list:
                     v1 = base + bonus - (10.0 if nc == "nc40" else 0.0) + seed
                     rows.append(result(method, f"{nc}-{noise}", seed, v1 - 2, 99.0, v1, **AVMNIST))
         for value, v1 in (("none", 40.0), ("ins", 45.0), ("cat", 42.0), ("full", 47.0)):
-            rows.append(result(f"ntl[ablation={value}]", "nc40-sym60", seed, v1, 90.0, v1, **AVMNIST))
+            variant = {"ablation": value}
+            rows.append(result("ntl", "nc40-sym60", seed, v1, 90.0, v1, variant=variant, **AVMNIST))
     for noise in ("sym20", "sym60"):
         for gamma in (0.0, 0.5, 1.0):
-            rows.append(result(f"ntl[gamma={gamma}]", f"nc40-{noise}", 0, 50 + 10 * gamma, 90.0, 50.0, **AVMNIST))
+            variant = {"gamma": gamma}
+            rows.append(result("ntl", f"nc40-{noise}", 0, 50 + 10 * gamma, 90.0, 50.0, variant=variant, **AVMNIST))
     if run is not None:
         rows.append(result("ntl", "nc40-sym80", 0, 30.0, 60.0, 31.0, run=str(run), **AVMNIST))
     return rows
-
-
-def test_labels_and_settings_are_parsed() -> None:
-    assert parse_label("ntl[ablation=ins, gamma=0.2]") == ("ntl", {"ablation": "ins", "gamma": "0.2"})
-    assert parse_label("late-fusion") == ("late-fusion", {})
-    assert split_setting("av-mnist", "nc20-sym40") == ("av-mnist", "nc20", "sym40")
-    assert split_setting("mini-kinetics-nc30", "asym20") == ("mini-kinetics", "nc30", "asym20")
-    assert split_setting("ucf101-av", "sym40") == ("ucf101-av", "", "sym40")
 
 
 def test_omega_comes_from_the_first_run_folder_that_kept_it(tmp_path: Path) -> None:
@@ -51,7 +46,7 @@ def test_omega_comes_from_the_first_run_folder_that_kept_it(tmp_path: Path) -> N
         result("ntl", "nc40-sym60", 1, 32.0, 60.0, 33.0, run=str(run), **AVMNIST),
     ]
     [figure] = [f for f in build_study(build_leaderboard(rows)).figures if f.name.startswith("omega")]
-    assert figure.title == "ntl: ω on av-mnist nc40 sym60 (training pairs, seed1)"
+    assert figure.title == "ntl: ω of the training pairs on av-mnist nc40 sym60, epoch 7"
 
 
 def test_tables_one_two_and_three(tmp_path: Path) -> None:

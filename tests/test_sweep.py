@@ -3,22 +3,22 @@
 import json
 import shutil
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from harnesskit import SAMPLING, build_bench
+from harnesskit import SAMPLING, Notes, build_bench
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.results import read_results
-from avnoisebench.harness.run import CHECKPOINT, PREDICTIONS
+from avnoisebench.harness.cache import list_caches
 from avnoisebench.noise.correspondence import parse_correspondence_levels
 from avnoisebench.noise.labels import NoiseSpec
 from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
+from avnoisebench.runs.folder import CHECKPOINT, PREDICTIONS
 from avnoisebench.sweep import expand, grid_points, load_sweep, run_sweep
-from avnoisebench.sweep.runner import ERROR_FILE
+from avnoisebench.sweep.execute import error_file
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 
@@ -31,7 +31,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def sweep_file(path: Path, bench: tuple[Path, Path], grid: str = "", extra: str = "") -> Path:
     """A tiny grid on the test bench: late-fusion, 2 epochs, clean and sym40, seeds 0 and 1 (4 cells)."""
     folder, media = bench
-    sampling = ", ".join(f"{k} = {v}" for k, v in asdict(SAMPLING).items())
+    sampling = ", ".join(f"{k} = {v}" for k, v in SAMPLING.items())
     path.write_text(
         f'runs = "{path.parent / "runs"}"\n'
         f"[grid]\n"
@@ -40,7 +40,7 @@ def sweep_file(path: Path, bench: tuple[Path, Path], grid: str = "", extra: str 
         f'methods = ["late-fusion"]\n'
         f"seeds = [0, 1]\n{grid}\n"
         f"[settings]\n"
-        f'track = "cached"\nmodel = "small"\nepochs = 2\nbatch_size = 16\nlr = 3e-3\n'
+        f'track = "cached"\nmodel = "small"\ninit = "none"\nepochs = 2\nbatch_size = 16\nlr = 3e-3\n'
         f'media_root = "{media}"\ncache_dir = "{folder.parent / "cache"}"\n'
         f"sampling = {{ {sampling} }}\n{extra}"
     )
@@ -55,7 +55,7 @@ def test_cells_keys_and_labels(tmp_path: Path, bench: tuple[Path, Path]) -> None
     assert {c.label for c in cells} == {"late-fusion[lr=0.001]", "late-fusion[lr=0.003]"}
     assert all(c.settings.out == plan.runs / c.key and c.settings.epochs == 2 for c in cells)
     places = Counter((p.folder, p.config, p.label, p.seed) for p in grid_points(plan))  # the same cells, from the file
-    assert places == Counter((c.settings.folder, c.settings.config, c.label, c.settings.seed) for c in cells)
+    assert places == Counter((c.settings.folder.path, c.settings.config, c.label, c.settings.seed) for c in cells)
     moved = load_sweep(plan.path, runs=tmp_path / "elsewhere")
     assert [c.key for c in expand(moved)] == [c.key for c in cells]  # where files live is not part of a cell
     assert moved.results == tmp_path / "elsewhere" / "results.jsonl"
@@ -67,7 +67,8 @@ def test_skip_resume_and_parallel(tmp_path: Path, bench: tuple[Path, Path]) -> N
     assert (first.total, first.skipped, Counter(o.status for o in first.outcomes)) == (4, 0, {"trained": 4})
     records = {Path(r.run).name: r for r in read_results(plan.results)}
     assert len(records) == 4 and {r.method for r in records.values()} == {"late-fusion"}
-    assert all(r.options == {} and r.track == "cached" for r in records.values())
+    assert all(r.method_options == {} and r.track == "cached" and r.epochs == 2 for r in records.values())
+    assert all(not Path(line["run"]).is_absolute() for line in map(json.loads, plan.results.read_text().splitlines()))
 
     assert run_sweep(plan).outcomes == []  # everything is in the log
     # interruptions: after predicting (no record yet), after the last checkpoint, before anything was written
@@ -88,22 +89,6 @@ def test_skip_resume_and_parallel(tmp_path: Path, bench: tuple[Path, Path]) -> N
         assert outcome.metrics == records[outcome.cell.key].metrics
 
 
-class Notes:
-    """A reporter that keeps the sweep's stage notes."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-
-    def begin(self, total: int, skipped: int, pending: int) -> None:
-        """Not needed here."""
-
-    def finished(self, outcome: object) -> None:
-        """Not needed here."""
-
-
 def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Path) -> None:
     options = SyntheticAvOptions(
         out=tmp_path / "bench",
@@ -117,21 +102,24 @@ def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Pat
     [folder] = build_synthetic_av(options)
     path = sweep_file(tmp_path / "s.toml", (folder, tmp_path / "media"))
     path.write_text(path.read_text().replace('["clean", "sym40"]', '["nc0-clean", "nc50-clean"]'))
-    reporter = Notes()
-    summary = run_sweep(load_sweep(path), jobs=2, threads=1, reporter=reporter)
+    notes = Notes()
+    summary = run_sweep(load_sweep(path), jobs=2, threads=1, progress=notes)
     assert Counter(o.status for o in summary.outcomes) == {"trained": 4}
-    assert [n.split()[3] for n in reporter.notes] == ["nc0-clean", "nc50-clean"]  # seed 1 reuses them
-    caches = sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir())
+    caching = [n.split()[3] for n in notes.notes if n.startswith("cache of")]
+    assert caching == ["nc0-clean", "nc50-clean"]  # seed 1 reuses them
+    caches = sorted(e.split for e in list_caches(tmp_path / "cache"))
     assert caches == ["test", "train", "train"]  # mismatched audio is a training-split matter: one test cache
 
 
 def test_a_failing_cell_is_reported_and_retried(tmp_path: Path, bench: tuple[Path, Path]) -> None:
     path = sweep_file(tmp_path / "s.toml", bench)
-    path.write_text(path.read_text().replace('"small"', '"mlp"'))  # needs feature sizes the harness does not give
+    # ntl's contrastive phase needs full batches: 128 is more than the 80 training clips, found only in fit
+    path.write_text(path.read_text().replace('"late-fusion"', '"ntl"').replace("batch_size = 16", "batch_size = 128"))
     plan = load_sweep(path)
     summary = run_sweep(plan, limit=1)
     [failed] = summary.failed
-    assert "traceback in" in (failed.error or "") and (failed.cell.settings.out / ERROR_FILE).is_file()
+    assert "traceback in" in (failed.error or "") and error_file(failed.cell).is_file()
+    assert not failed.cell.settings.out.exists()  # it failed before its first epoch: nothing is left behind
     assert not plan.results.exists()
 
 
@@ -153,7 +141,7 @@ def test_a_failing_cell_is_reported_and_retried(tmp_path: Path, bench: tuple[Pat
         ),
         (
             '[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n[settings]\ntrack = "gpu"\n',
-            "settings.track is 'gpu'; use one of raw, cached",
+            "settings.track is 'gpu'; use one of raw, cached, features",
         ),
         (
             '[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n[options.ntl]\ngamma = 1\n',

@@ -101,7 +101,7 @@ def _absolute(path: str | None, log: Path) -> str | None:
     """A recorded path as a path usable here: relative ones count from the log's folder."""
     if path is None or Path(path).is_absolute():
         return path
-    return str(log.parent / path)
+    return os.path.normpath(log.parent / path)
 
 
 def append_result(log: Path, record: ResultRecord) -> list[ResultRecord]:
@@ -127,13 +127,13 @@ def _record(path: Path, number: int, data: dict[str, Any]) -> ResultRecord:
     missing = [name for name in _REQUIRED if name not in data]
     if missing:
         raise AvnbError(
-            f"{path} line {number} is not a result record (missing {', '.join(missing)}); "
+            f"{path} record {number} is not a result record (missing {', '.join(missing)}); "
             f"remove the line or write the log with `avnb evaluate`"
         )
     metrics = data["metrics"]
     if not isinstance(metrics, dict) or not all(isinstance(metrics.get(m), int | float) for m in METRICS):
         raise AvnbError(
-            f"{path} record {number}: metrics must hold numbers {', '.join(METRICS)}; remove or fix the line"
+            f"{path} record {number}: metrics must hold numbers {', '.join(METRICS)}; fix or remove it"
         )
     known = {f.name for f in fields(ResultRecord)}
     values = {key: value for key, value in data.items() if key in known}

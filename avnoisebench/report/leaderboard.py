@@ -114,7 +114,8 @@ def to_html(tables: list[BenchmarkTable]) -> str:
     body += [*study_html(build_study(tables)), "<h2>Every row, by benchmark build</h2>"]
     for table in tables:
         body.append(f"<h3>{html.escape(table.title)}</h3>")
-        series = noise_series(table.entries)
+        levels = {e.correspondence for e in table.entries}
+        series = noise_series(table.entries) if len(levels) == 1 else []  # several levels: the study's figures
         if series:
             data = base64.b64encode(accuracy_vs_noise_png(table.title, series, PLOT_METRIC)).decode("ascii")
             alt = html.escape(f"{PLOT_METRIC} against label noise rate on {table.title}")

@@ -222,7 +222,7 @@ def omega_figures(entries: list[Entry]) -> list[Figure]:
     for entry, run in sorted(found, key=lambda f: (f[0].family or "", _noise_name(f[0]), f[0].label)):
         if (-1.0 if entry.correspondence is None else entry.correspondence) == top:
             setting = f"{entry.family} {entry.level} {_noise_name(entry)}".replace("  ", " ")
-            title = f"{entry.label}: ω on {setting} (training pairs, run {run.path.name})"
+            title = f"{entry.label}: ω of the training pairs on {setting}, epoch {run.scores(OMEGA).epoch}"
             figures.append(
                 Figure(
                     title,

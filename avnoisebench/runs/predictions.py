@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avnoisebench.dataset.folder import BenchmarkFolder
+from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
 from avnoisebench.dataset.layout import LOCK, TEST_FILE
 from avnoisebench.errors import AvnbError
 from avnoisebench.files import write_atomically
@@ -31,7 +31,7 @@ avnoisebench.runs.predictions.write_predictions writes exactly this."""
 
 def write_predictions(
     path: Path,
-    folder: BenchmarkFolder,
+    folder: Path | BenchmarkFolder,
     clip_ids: Sequence[str],
     scores: np.ndarray,
     unscored: Sequence[str] = (),
@@ -45,7 +45,8 @@ def write_predictions(
             f"got {scores.shape}"
         )
     num_clips, num_views, num_classes = scores.shape
-    name, digest = folder.name, folder.lock_sha256
+    bench = open_folder(folder)
+    name, digest = bench.name, bench.lock_sha256
     values = pa.FixedSizeListArray.from_arrays(pa.array(scores.reshape(-1)), num_classes)
     table = pa.table(
         {

@@ -2,6 +2,7 @@
 once that never outlive the sweep; each finished cell appends one record to the results log."""
 
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Iterator
@@ -70,6 +71,8 @@ def _train(settings: TrainSettings) -> str:
     if run.started and _same_run(run, settings):
         run_training(settings, resume=True)
         return "resumed"
+    if settings.out.is_dir() and not run.has_config:
+        shutil.rmtree(settings.out)  # a cell's folder that a killed sweep left before writing its config
     run_training(settings, overwrite=run.has_config)
     return "trained"
 
@@ -109,6 +112,7 @@ def _prepare_caches(cells: list[Cell], progress: Progress) -> None:
         group = (s.folder.path, s.config, s.media_root, s.decoding, s.cache_dir)
         if s.track == "cached" and group not in seen:
             seen.add(group)
+            progress.note(f"cache of {s.folder.name} {s.config} (decoded once, if not there yet)")
             for split in ("train", "test"):
                 cached(s, split, progress)
 
