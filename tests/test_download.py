@@ -183,13 +183,13 @@ def test_interrupted_run_resumes_without_refetching(folder: Path, sources: Path,
     assert summary.done_before == len(done) and set(states(tmp_path).values()) == {"ok"}
 
 
-def test_ctrl_c_in_a_terminal(folder: Path, sources: Path, serve, tmp_path: Path) -> None:
-    """SIGINT to the whole process group, as Ctrl-C sends it: clean exit, finished clips kept, rerun completes."""
+def check_interruption(folder: Path, sources: Path, serve, tmp_path: Path, send, code: int) -> None:
+    """Start `avnb download` in its own session, `send` it a signal after two records: exit `code` with one line
+    saying what was kept, finished clips kept, nothing half-written left, the rerun completes without refetching."""
     base = serve(sources, source_handler(delay=1.0))
-    code = "from avnoisebench.cli.main import app; app()"
     args = ["download", folder, "--media-root", tmp_path, "--jobs", "2", "--source-url", f"{base}/{{clip_id}}.mp4"]
     process = subprocess.Popen(
-        [sys.executable, "-c", code, *map(str, args)],
+        [sys.executable, "-c", "from avnoisebench.cli.main import app; app()", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -199,9 +199,9 @@ def test_ctrl_c_in_a_terminal(folder: Path, sources: Path, serve, tmp_path: Path
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not log.is_file() or len(log.read_text().splitlines()) < 2):
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGINT)
+    send(process.pid)
     _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert process.returncode == code and "Traceback" not in stderr, stderr
     [line] = stderr.strip().splitlines()
     assert line.startswith("download interrupted: ") and "kept" in line and "run the same command again" in line
     assert leftovers(tmp_path) == []
@@ -212,6 +212,16 @@ def test_ctrl_c_in_a_terminal(folder: Path, sources: Path, serve, tmp_path: Path
     download(folder, tmp_path, options(serve(sources, again), jobs=2))
     assert not requested_clips(again) & {r.clip_id for r in records.values() if r.ok}
     assert set(states(tmp_path).values()) == {"ok"}
+
+
+def test_ctrl_c_in_a_terminal(folder: Path, sources: Path, serve, tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as Ctrl-C sends it: exit 130 after one line."""
+    check_interruption(folder, sources, serve, tmp_path, lambda pid: os.killpg(pid, signal.SIGINT), 130)
+
+
+def test_sigterm_stops_cleanly(folder: Path, sources: Path, serve, tmp_path: Path) -> None:
+    """SIGTERM to the process alone, as a job scheduler sends it: the same clean stop, exit 143."""
+    check_interruption(folder, sources, serve, tmp_path, lambda pid: os.kill(pid, signal.SIGTERM), 143)
 
 
 def test_shards_partition_the_clips(folder: Path, tmp_path: Path) -> None:

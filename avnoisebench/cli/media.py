@@ -26,6 +26,11 @@ SIGINT_EXIT = 130
 IDS_SHOWN = 10
 
 
+def _exit_code(cause: BaseException | None) -> int:
+    """130 for Ctrl-C, 128 + the signal number for a signal turned into Terminated (143 for SIGTERM)."""
+    return 128 + cause.signum if isinstance(cause, Terminated) else SIGINT_EXIT
+
+
 @contextmanager
 def _interruptible(action: str) -> Iterator[None]:
     """Ctrl-C or SIGTERM: one line saying what was kept and how to resume, then exit 130 (143 for SIGTERM)."""
@@ -34,14 +39,14 @@ def _interruptible(action: str) -> Iterator[None]:
             yield
     except RunInterrupted as exc:
         errors.print(str(exc), highlight=False, markup=False)
-        raise typer.Exit(SIGINT_EXIT) from exc
+        raise typer.Exit(_exit_code(exc.__cause__)) from exc
     except (KeyboardInterrupt, Terminated) as exc:
         errors.print(
             f"{action} interrupted: clips finished so far are kept (avnb status lists them); run the same command "
             f"again to resume",
             highlight=False,
         )
-        raise typer.Exit(128 + exc.signum if isinstance(exc, Terminated) else SIGINT_EXIT) from exc
+        raise typer.Exit(_exit_code(exc)) from exc
 
 
 @app.command("download")
