@@ -7,8 +7,10 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from harnesskit import build_bench
 
 from avnoisebench.recipes.mini_kinetics import MiniKineticsOptions, build_mini_kinetics
+from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 from avnoisebench.recipes.ucf101_av import Ucf101AvOptions, build_ucf101_av
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -31,6 +33,24 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def synthetic_bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(folder, media root) of synthetic-av with 4 classes, 20 train and 8 test clips each, built once per test run
+    for every test that trains on it (tests that change it work on a copy)."""
+    return build_bench(tmp_path_factory.mktemp("synthetic-bench"))
+
+
+@pytest.fixture(scope="session")
+def small_synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(folder, media root) of a smaller synthetic-av (3 classes, 6 train and 2 test clips each), built once."""
+    root = tmp_path_factory.mktemp("small-synthetic")
+    folder, media_root = root / "synthetic-av", root / "media"
+    build_synthetic_av(
+        SyntheticAvOptions(out=folder, media_root=media_root, classes=3, train_per_class=6, test_per_class=2)
+    )
+    return folder, media_root
 
 
 @pytest.fixture(autouse=True)

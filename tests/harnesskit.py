@@ -16,6 +16,9 @@ from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_syntheti
 SAMPLING = {"num_frames": 4, "stride": 0.5, "num_views": 3, "short_side": 40, "crop": 32}
 
 
+SMALL_SYNTHETIC = {"classes": 3, "train_per_class": 6, "test_per_class": 2}
+
+
 def build_bench(root: Path) -> tuple[Path, Path]:
     """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %) and its media root."""
     options = SyntheticAvOptions(
@@ -89,3 +92,13 @@ class Notes:
 
     def task(self, name: str, total: int | None, unit: str = "steps") -> Task:
         return SILENT.task(name, total, unit)
+
+
+class Planted:
+    """An object whose unpickling creates `marker`: what a crafted checkpoint would run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))

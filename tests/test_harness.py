@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
-from harnesskit import build_bench, run_settings
+from harnesskit import run_settings
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.scoring import evaluate_run
@@ -21,13 +21,8 @@ from avnoisebench.runs.checkpoint import load_checkpoint
 from avnoisebench.runs.folder import CHECKPOINT, PREDICTIONS, RunFolder
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return build_bench(tmp_path_factory.mktemp("harness"))
-
-
-def settings(bench: tuple[Path, Path], out: Path, **overrides) -> TrainSettings:
-    return run_settings(bench, out, **{"cache_dir": out.parent / "cache", **overrides})
+def settings(synthetic_bench: tuple[Path, Path], out: Path, **overrides) -> TrainSettings:
+    return run_settings(synthetic_bench, out, **{"cache_dir": out.parent / "cache", **overrides})
 
 
 def metrics(run: Path) -> list[dict]:
@@ -50,7 +45,7 @@ def test_unknown_method_option_is_refused() -> None:
         load_method("late-fusion")(temperature=2)
 
 
-def test_a_method_sees_noisy_labels_and_never_clean_ones(bench, tmp_path: Path) -> None:
+def test_a_method_sees_noisy_labels_and_never_clean_ones(synthetic_bench, tmp_path: Path) -> None:
     seen = {}
 
     class Spy(Method):
@@ -63,8 +58,8 @@ def test_a_method_sees_noisy_labels_and_never_clean_ones(bench, tmp_path: Path) 
             seen["features"] = data.extract_features(model)
             return ModelPredictor(model)
 
-    folder, _ = bench
-    run_training(settings(bench, tmp_path / "run", config="sym60", method=Spy()))
+    folder, _ = synthetic_bench
+    run_training(settings(synthetic_bench, tmp_path / "run", config="sym60", method=Spy()))
     table = pq.read_table(folder / "data" / "sym60" / "train.parquet")
     assert torch.equal(seen["labels"], torch.tensor(table["label"].to_pylist()))
     assert not torch.equal(seen["labels"], torch.tensor(table["clean_label"].to_pylist()))
@@ -75,9 +70,9 @@ def test_a_method_sees_noisy_labels_and_never_clean_ones(bench, tmp_path: Path) 
     assert f_v.shape[0] == f_a.shape[0] == table.num_rows
 
 
-def test_late_fusion_learns_on_synthetic_av(bench, tmp_path: Path) -> None:
-    folder, _ = bench
-    run = run_training(settings(bench, tmp_path / "run"))
+def test_late_fusion_learns_on_synthetic_av(synthetic_bench, tmp_path: Path) -> None:
+    folder, _ = synthetic_bench
+    run = run_training(settings(synthetic_bench, tmp_path / "run"))
     log = metrics(run)
     epochs = [r for r in log if "epoch" in r]
     assert [r["epoch"] for r in epochs] == list(range(10)) and epochs[-1]["loss"] < epochs[0]["loss"] / 2
@@ -87,8 +82,8 @@ def test_late_fusion_learns_on_synthetic_av(bench, tmp_path: Path) -> None:
     assert config["benchmark_lock_sha256"] and config["method"] == "late-fusion" and config["seed"] == 0
 
 
-def test_same_seed_same_run_and_resume_after_interruption(bench, tmp_path: Path) -> None:
-    reference = run_training(settings(bench, tmp_path / "a", epochs=3))
+def test_same_seed_same_run_and_resume_after_interruption(synthetic_bench, tmp_path: Path) -> None:
+    reference = run_training(settings(synthetic_bench, tmp_path / "a", epochs=3))
 
     class Interrupted(load_method("late-fusion")):
         def fit(self, model, data, budget, log):
@@ -100,11 +95,11 @@ def test_same_seed_same_run_and_resume_after_interruption(bench, tmp_path: Path)
             train_epochs(model, data, budget, log, stop_after_one)
 
     with pytest.raises(KeyboardInterrupt):
-        run_training(settings(bench, tmp_path / "b", epochs=3, method=Interrupted()))
+        run_training(settings(synthetic_bench, tmp_path / "b", epochs=3, method=Interrupted()))
     assert [r["epoch"] for r in metrics(tmp_path / "b")] == [0]
     with pytest.raises(AvnbError, match="not empty"):
-        run_training(settings(bench, tmp_path / "b", epochs=3))
-    resumed = run_training(settings(bench, tmp_path / "b", epochs=3), resume=True)
+        run_training(settings(synthetic_bench, tmp_path / "b", epochs=3))
+    resumed = run_training(settings(synthetic_bench, tmp_path / "b", epochs=3), resume=True)
     assert [r["loss"] for r in metrics(resumed) if "epoch" in r] == [
         r["loss"] for r in metrics(reference) if "epoch" in r
     ]
@@ -113,17 +108,17 @@ def test_same_seed_same_run_and_resume_after_interruption(bench, tmp_path: Path)
     assert pq.read_table(reference / PREDICTIONS).equals(pq.read_table(resumed / PREDICTIONS))
 
 
-def test_raw_track_trains_and_predicts(bench, tmp_path: Path) -> None:
-    run = run_training(settings(bench, tmp_path / "run", track="raw", epochs=1))
+def test_raw_track_trains_and_predicts(synthetic_bench, tmp_path: Path) -> None:
+    run = run_training(settings(synthetic_bench, tmp_path / "run", track="raw", epochs=1))
     assert [r["epoch"] for r in metrics(run) if "epoch" in r] == [0]
     assert (
         pq.read_metadata(run / PREDICTIONS).num_rows
-        == 3 * pq.read_metadata(bench[0] / "data" / "test.parquet").num_rows
+        == 3 * pq.read_metadata(synthetic_bench[0] / "data" / "test.parquet").num_rows
     )
 
 
-def test_distributed_data_parallel_on_two_cpu_processes(bench, tmp_path: Path) -> None:
-    folder, media = bench
+def test_distributed_data_parallel_on_two_cpu_processes(synthetic_bench, tmp_path: Path) -> None:
+    folder, media = synthetic_bench
     run = tmp_path / "ddp"
     command = [
         sys.executable,

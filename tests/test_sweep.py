@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from harnesskit import SAMPLING, Notes, build_bench
+from harnesskit import SAMPLING, Notes
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
@@ -23,13 +23,8 @@ from avnoisebench.sweep.execute import error_file
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return build_bench(tmp_path_factory.mktemp("sweepbench"))
-
-
 def sweep_file(path: Path, bench: tuple[Path, Path], grid: str = "", extra: str = "") -> Path:
-    """A tiny grid on the test bench: late-fusion, 2 epochs, clean and sym40, seeds 0 and 1 (4 cells)."""
+    """A tiny grid on the synthetic bench: late-fusion, 2 epochs, clean and sym40, seeds 0 and 1 (4 cells)."""
     folder, media = bench
     sampling = ", ".join(f"{k} = {v}" for k, v in SAMPLING.items())
     path.write_text(
@@ -47,8 +42,8 @@ def sweep_file(path: Path, bench: tuple[Path, Path], grid: str = "", extra: str 
     return path
 
 
-def test_cells_keys_and_labels(tmp_path: Path, bench: tuple[Path, Path]) -> None:
-    plan = load_sweep(sweep_file(tmp_path / "s.toml", bench, grid="vary.settings.lr = [0.001, 0.003]"))
+def test_cells_keys_and_labels(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    plan = load_sweep(sweep_file(tmp_path / "s.toml", synthetic_bench, grid="vary.settings.lr = [0.001, 0.003]"))
     cells = expand(plan)
     assert len(cells) == 8 and len({c.key for c in cells}) == 8
     assert [c.settings.seed for c in cells] == [0] * 4 + [1] * 4  # seeds outermost
@@ -61,8 +56,8 @@ def test_cells_keys_and_labels(tmp_path: Path, bench: tuple[Path, Path]) -> None
     assert moved.results == tmp_path / "elsewhere" / "results.jsonl"
 
 
-def test_skip_resume_and_parallel(tmp_path: Path, bench: tuple[Path, Path]) -> None:
-    plan = load_sweep(sweep_file(tmp_path / "s.toml", bench))
+def test_skip_resume_and_parallel(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    plan = load_sweep(sweep_file(tmp_path / "s.toml", synthetic_bench))
     first = run_sweep(plan, jobs=2, threads=1)
     assert (first.total, first.skipped, Counter(o.status for o in first.outcomes)) == (4, 0, {"trained": 4})
     records = {Path(r.run).name: r for r in read_results(plan.results)}
@@ -91,7 +86,7 @@ def test_skip_resume_and_parallel(tmp_path: Path, bench: tuple[Path, Path]) -> N
 
 def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Path) -> None:
     options = SyntheticAvOptions(
-        out=tmp_path / "bench",
+        out=tmp_path / "synthetic_bench",
         media_root=tmp_path / "media",
         classes=3,
         train_per_class=4,
@@ -111,8 +106,8 @@ def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Pat
     assert caches == ["test", "train", "train"]  # mismatched audio is a training-split matter: one test cache
 
 
-def test_a_failing_cell_is_reported_and_retried(tmp_path: Path, bench: tuple[Path, Path]) -> None:
-    path = sweep_file(tmp_path / "s.toml", bench)
+def test_a_failing_cell_is_reported_and_retried(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench)
     # ntl's contrastive phase needs full batches: 128 is more than the 80 training clips, found only in fit
     path.write_text(path.read_text().replace('"late-fusion"', '"ntl"').replace("batch_size = 16", "batch_size = 128"))
     plan = load_sweep(path)
@@ -156,20 +151,20 @@ def test_bad_sweep_files(tmp_path: Path, text: str, message: str) -> None:
     assert str(error.value).startswith(f"sweep file {tmp_path / 'bad.toml'}") and message in str(error.value)
 
 
-def test_bad_grid_values_are_named(tmp_path: Path, bench: tuple[Path, Path]) -> None:
+def test_bad_grid_values_are_named(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
     cases = [
         ("\n[options.late-fusion]\nalpha = 1\n", "has no option(s) alpha"),
         ("", "configs names 'sym90', which"),
     ]
     for extra, message in cases:
-        path = sweep_file(tmp_path / "s.toml", bench, extra=extra)
+        path = sweep_file(tmp_path / "s.toml", synthetic_bench, extra=extra)
         if not extra:
             path.write_text(path.read_text().replace('"sym40"', '"sym90"'))
         with pytest.raises(AvnbError, match=f"sweep file {path}") as error:
             expand(load_sweep(path))
         assert message in str(error.value)
-    path = sweep_file(tmp_path / "s.toml", bench)
-    path.write_text(path.read_text().replace(str(bench[0]), str(tmp_path / "absent")))
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench)
+    path.write_text(path.read_text().replace(str(synthetic_bench[0]), str(tmp_path / "absent")))
     with pytest.raises(AvnbError, match="not a built benchmark folder"):
         expand(load_sweep(path))
 
@@ -185,8 +180,8 @@ def test_shipped_sweep_files_parse() -> None:
 runner = CliRunner()
 
 
-def test_cli_dry_run_and_errors(tmp_path: Path, bench: tuple[Path, Path]) -> None:
-    path = sweep_file(tmp_path / "s.toml", bench)
+def test_cli_dry_run_and_errors(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench)
     done = runner.invoke(app, ["sweep", str(path), "--dry-run"])
     assert done.exit_code == 0 and "4 cells, 4 to run" in done.stdout and done.stdout.count("todo ") == 4
     done = runner.invoke(app, ["sweep", str(tmp_path / "absent.toml")])

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from synthetic import SMALL, small_synthetic_fixture  # noqa: F401  (the small_synthetic fixture)
+from harnesskit import SMALL_SYNTHETIC as SMALL
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
