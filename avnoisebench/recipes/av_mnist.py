@@ -36,7 +36,7 @@ from avnoisebench.recipes.recipe import (
     BuildOptions,
     Recipe,
     option,
-    parse_levels,
+    parse_correspondence,
     write_folder,
 )
 
@@ -66,7 +66,7 @@ class AvMnistOptions(BuildOptions):
     nc_synthetic: tuple[CorrespondenceSpec, ...] | None = option(
         LEVELS,
         help=f"Correspondence-noise levels (default {','.join(level.name for level in LEVELS)}).",
-        parse=parse_levels,
+        parse=parse_correspondence,
     )
     overwrite: bool = option(False, help="Replace an existing folder and clips of another build.")
 

@@ -29,7 +29,7 @@ def parse_noise(extra: list[str] | None) -> tuple[NoiseSpec, ...]:
     return tuple(parse_noise_configs(extra or ()))
 
 
-def parse_levels(texts: list[str] | None) -> tuple[CorrespondenceSpec, ...] | None:
+def parse_correspondence(texts: list[str] | None) -> tuple[CorrespondenceSpec, ...] | None:
     """The `--nc-synthetic` levels, None when none are given."""
     return None if texts is None else tuple(parse_correspondence_levels(texts))
 
@@ -47,7 +47,7 @@ class BuildOptions:
         None,
         help="Synthetic correspondence-noise level(s), comma-separated or repeated (0.2, 20 or nc20; 0 keeps the "
         "pairs): configs become ncNN-<label config>, NN % of each class's training pairs hearing another class.",
-        parse=parse_levels,
+        parse=parse_correspondence,
     )
     overwrite: bool = option(False, help="Replace an existing benchmark folder.")
 
