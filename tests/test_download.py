@@ -254,7 +254,8 @@ def test_rate_limit_backs_off_then_stops(folder: Path, sources: Path, serve, tmp
     result = avnb("download", folder, "--media-root", tmp_path, "--jobs", "1", "--max-throttled", "3",
                   "--backoff", "0.3", "--source-url", f"{base}/{{clip_id}}.mp4")  # fmt: skip
     gaps = np.diff([record.time for record in read_records(tmp_path)])
-    assert 0.3 <= gaps[0] < 0.6 <= gaps[1], "waits 0.3 s, then 0.6 s before the next clip"
+    assert 0.3 <= gaps[0] and 0.6 <= gaps[1], "waits 0.3 s, then 0.6 s before the next clip"
+    assert gaps[1] - gaps[0] >= 0.25, "the wait doubles (the rest of each gap is the same request's time)"
     assert result.exit_code == 2
     assert "stopped after 3 rate-limit/bot-check failures in a row" in result.output
     assert "HTTP Error 429" in result.output and "Traceback" not in result.output
