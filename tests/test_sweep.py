@@ -1,7 +1,12 @@
 """`avnb sweep`: sweep files, cell keys, skipping finished cells, resuming interrupted ones, parallel jobs."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -186,3 +191,40 @@ def test_cli_dry_run_and_errors(tmp_path: Path, synthetic_bench: tuple[Path, Pat
     assert done.exit_code == 0 and "4 cells, 4 to run" in done.stdout and done.stdout.count("todo ") == 4
     done = runner.invoke(app, ["sweep", str(tmp_path / "absent.toml")])
     assert done.exit_code == 2 and "sweep file" in done.stderr and "not found" in done.stderr
+
+
+def session_processes(session: int) -> list[int]:
+    """Live processes (not zombies) of a session, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_sweep_leaves_no_worker_and_the_rerun_completes_each_cell_once(
+    tmp_path: Path, synthetic_bench: tuple[Path, Path]
+) -> None:
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench)
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 12"))
+    plan = load_sweep(path)
+    command = [sys.executable, "-m", "avnoisebench", "sweep", str(path), "--jobs", "2", "--threads", "1", "--quiet"]
+    sweep = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(plan.runs.glob(f"*/{CHECKPOINT}")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(plan.runs.glob(f"*/{CHECKPOINT}")), "no cell started within 2 minutes"
+    os.kill(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    deadline = time.monotonic() + 5
+    while session_processes(sweep.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session_processes(sweep.pid) == []  # workers and the resource tracker died with it
+    again = run_sweep(load_sweep(path), jobs=2, threads=1)
+    assert again.failed == []
+    keys = Counter(Path(r.run).name for r in read_results(plan.results))
+    assert keys == Counter(c.key for c in expand(plan))  # every cell exactly once
