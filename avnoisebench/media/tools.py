@@ -50,7 +50,8 @@ def tool_path(path: Path) -> str:
 
 
 def probe_json(path: Path) -> dict[str, Any]:
-    """ffprobe's JSON description (format and streams) of a file; ffprobe's last error line on failure."""
+    """ffprobe's JSON description (format and streams) of a file, from ffmpeg.probe; ToolFailed with ffprobe's last
+    error line when it fails. ffprobe reads only the header and stays in our process group, so Ctrl-C stops it too."""
     try:
         return ffmpeg.probe(tool_path(path), v="error")
     except ffmpeg.Error as exc:
