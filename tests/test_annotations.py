@@ -74,6 +74,8 @@ def test_regular_install_ships_the_annotations(tmp_path: Path) -> None:
     for shipped in ROOT.joinpath("annotations").iterdir():
         if shipped.is_file():
             assert f"avnoisebench/annotations/{shipped.name}" in names
+    packages = [p.relative_to(ROOT).as_posix() for p in ROOT.glob("avnoisebench/**/__init__.py")]
+    assert sorted(set(packages) - set(names)) == []  # pyproject's package list names every package
     probe = (
         "import avnoisebench; from avnoisebench.recipes import mini_kinetics, ucf101_av; "
         "print(avnoisebench.__file__); print(len(mini_kinetics.level_classes(40)), len(ucf101_av.audio_classes()))"

@@ -4,6 +4,9 @@ benchmark's files against its lock), a planted checkpoint runs no code, and a ru
 removes its folder."""
 
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,3 +126,20 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_nothing(
     done = train(synthetic_bench, tmp_path, "--batch-size", "128", "--epochs", "3", method="ntl")
     assert done.exit_code == 2 and "full batches of 128" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_says_what_it_kept(
+    synthetic_bench: tuple[Path, Path], tmp_path: Path, sent: int, code: int
+) -> None:
+    folder, media = synthetic_bench
+    args = [sys.executable, "-m", "avnoisebench", "train", str(folder), "--config", "clean", "--method", "late-fusion"]
+    args += ["--out", str(tmp_path / "run"), "--media-root", str(media), "--cache-dir", str(tmp_path / "cache")]
+    run = subprocess.Popen([*args, *SMALL_RUN, "--epochs", "400", "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "run" / CHECKPOINT).is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.send_signal(sent)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == code and "interrupted: " in stderr and "Traceback" not in stderr
+    assert "keeps its checkpoint after epoch" in stderr and "--resume" in stderr

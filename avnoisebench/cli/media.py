@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from avnoisebench.cli.app import app, console, errors, user_errors
+from avnoisebench.cli.app import app, console, errors, exit_code, interrupted, user_errors
 from avnoisebench.cli.progress import ConsoleProgress
 from avnoisebench.media.coverage import Counts, coverage
 from avnoisebench.media.download import DEFAULT_SOURCE_URL, DownloadOptions, download
@@ -18,35 +18,23 @@ from avnoisebench.media.failed import failed_clips
 from avnoisebench.media.link import JOBS as LINK_JOBS
 from avnoisebench.media.link import link
 from avnoisebench.media.workers import RunInterrupted
-from avnoisebench.processes import Terminated, sigterm_raises
 
 Folder = Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build`).")]
 MediaRoot = Annotated[Path, typer.Option("--media-root", help="Folder that holds the clips and their status log.")]
-SIGINT_EXIT = 130
 IDS_SHOWN = 10
-
-
-def _exit_code(cause: BaseException | None) -> int:
-    """130 for Ctrl-C, 128 + the signal number for a signal turned into Terminated (143 for SIGTERM)."""
-    return 128 + cause.signum if isinstance(cause, Terminated) else SIGINT_EXIT
 
 
 @contextmanager
 def _interruptible(action: str) -> Iterator[None]:
-    """Ctrl-C or SIGTERM: one line saying what was kept and how to resume, then exit 130 (143 for SIGTERM)."""
+    """Ctrl-C or SIGTERM: one line saying what was kept and how to resume, then exit 130 (143 for SIGTERM); a run
+    that stopped its workers first says so itself (RunInterrupted)."""
+    kept = "clips finished so far are kept (avnb status lists them); run the same command again to resume"
     try:
-        with sigterm_raises():
+        with interrupted(action, lambda: kept):
             yield
     except RunInterrupted as exc:
         errors.print(str(exc), highlight=False, markup=False)
-        raise typer.Exit(_exit_code(exc.__cause__)) from exc
-    except (KeyboardInterrupt, Terminated) as exc:
-        errors.print(
-            f"{action} interrupted: clips finished so far are kept (avnb status lists them); run the same command "
-            f"again to resume",
-            highlight=False,
-        )
-        raise typer.Exit(_exit_code(exc)) from exc
+        raise typer.Exit(exit_code(exc.__cause__)) from exc
 
 
 @app.command("download")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from avnoisebench.cli.app import app, console, errors, user_errors
+from avnoisebench.cli.app import app, console, errors, interrupted, user_errors
 from avnoisebench.cli.progress import ConsoleProgress
 from avnoisebench.errors import AvnbError
 
@@ -117,7 +117,7 @@ def train(
         name=name,
     )
     leader = os.environ.get("RANK", "0") == "0"
-    with ConsoleProgress(console, quiet or not leader) as progress:
+    with ConsoleProgress(console, quiet or not leader) as progress, interrupted("train", lambda: _kept(out)):
         progress.note(
             f"{settings.method.name} on {settings.folder.name} {settings.config}: {settings.model} "
             f"({settings.init.record.short}), {settings.track} track, {settings.epochs} epochs, lr {settings.lr:g}"
@@ -128,6 +128,17 @@ def train(
 
 
 app.command()(train)
+
+
+def _kept(out: Path) -> str:
+    """What an interrupted run left: its last checkpoint, or nothing."""
+    from avnoisebench.runs.folder import RunFolder
+
+    run = RunFolder(out)
+    if not run.started:
+        return "nothing was kept (the first epoch had not finished)"
+    last = run.epochs()[-1]["epoch"] if run.epochs() else "?"
+    return f"{out} keeps its checkpoint after epoch {last}; continue with the same command and --resume"
 
 
 @app.command()
@@ -195,7 +206,8 @@ def sweep(
         line = f"{len(cells)} cells, {pending} to run; runs in {plan.runs}, results in {plan.results}"
         console.print(line, highlight=False, markup=False)
         return
-    with ConsoleProgress(console, quiet) as progress:
+    kept = f"the cells finished so far are in {plan.results}; rerun the same command to go on"
+    with ConsoleProgress(console, quiet) as progress, interrupted("sweep", lambda: kept):
         summary = run_sweep(plan, jobs, threads, limit, progress)
     console.print(f"results in {plan.results}; run folders in {plan.runs}", highlight=False, markup=False)
     if summary.failed:

@@ -152,8 +152,14 @@ class BenchmarkFolder:
 
     def checked(self, relative: str) -> Path:
         """The path of one file of the folder after checking its digest against the lock (cached by mtime)."""
-        path = self._require(relative)
+        path = self.path / relative
         expected = self.files.get(relative)
+        if expected is not None and not path.is_file():
+            raise AvnbError(
+                f"{path} is missing, though the folder's lock ({LOCK}) lists it: the benchmark is damaged; run "
+                f"`avnb verify {self.path}` to see what else is, then rebuild it with `avnb build ... --overwrite`"
+            )
+        path = self._require(relative)
         if expected is None or file_digest(path) != expected:
             problem = "is not in" if expected is None else "differs from"
             raise AvnbError(

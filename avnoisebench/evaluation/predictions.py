@@ -238,6 +238,14 @@ def load_predictions(path: Path, folder: Path | BenchmarkFolder) -> Predictions:
     unscored = pc.is_in(test.clip_ids, value_set=pa.array(unscored_ids, pa.string())).to_numpy(zero_copy_only=False)
     if unscored_ids and int(unscored.sum()) != len(set(unscored_ids)):
         raise _reject(path, "its metadata lists unscored clip ids that are not test clips", "write it again")
+    if METADATA_KEY not in (table.schema.metadata or {}):
+        placeholders = (scores == 0).all(axis=(1, 2))
+        if placeholders.any():
+            unscored = unscored | placeholders
+            warnings.append(
+                f"{int(placeholders.sum())} clip(s) have all-zero scores in every view, the placeholders written for "
+                f"clips without decodable media; without metadata to say otherwise they count as errors"
+            )
     if unscored.any():
         warnings.append(
             f"{int(unscored.sum())} of {len(unscored)} test clips had no decodable media when predicted; "

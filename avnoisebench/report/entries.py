@@ -2,6 +2,7 @@
 options, sweep variant, display name, model, initial weights, budget, track), mean ± std over seeds; the paper's
 reference rows; method order from the registered methods' metadata."""
 
+import html
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -245,3 +246,8 @@ def describe(tables: list[BenchmarkTable]) -> str:
     """The rules line heading a leaderboard, with the note on reference rows when there are any."""
     references = any(e.reference for table in tables for e in table.entries)
     return f"{RULES} {REFERENCE_NOTE}" if references else RULES
+
+
+def markdown_row(cells: list[str]) -> str:
+    """One Markdown table row; each cell's text is shown as written (HTML and `|` escaped)."""
+    return "| " + " | ".join(html.escape(cell, quote=False).replace("|", "\\|") for cell in cells) + " |"

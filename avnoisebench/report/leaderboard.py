@@ -10,7 +10,7 @@ from pathlib import Path
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.metrics import METRICS
 from avnoisebench.files import write_atomically
-from avnoisebench.report.entries import PLOT_METRIC, BenchmarkTable, Entry, describe, format_cell
+from avnoisebench.report.entries import PLOT_METRIC, BenchmarkTable, Entry, describe, format_cell, markdown_row
 from avnoisebench.report.plot import accuracy_vs_noise_png
 from avnoisebench.report.study import build_study, noise_series, study_html
 
@@ -42,7 +42,7 @@ def to_markdown(tables: list[BenchmarkTable]) -> str:
             "|" + "---|" * _TEXT_COLUMNS + "---:|" * (len(HEADER) - _TEXT_COLUMNS),
         ]
         for entry in table.entries:
-            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(entry)) + " |")
+            lines.append(markdown_row(_cells(entry)))
         parts += [f"## {table.title}", "\n".join(lines)]
     return "\n\n".join(parts) + "\n"
 

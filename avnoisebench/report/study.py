@@ -18,6 +18,7 @@ from avnoisebench.report.entries import (
     Entry,
     describe,
     format_cell,
+    markdown_row,
     method_rank,
     noise_point,
 )
@@ -254,20 +255,17 @@ def _cell(entry: Entry | None) -> str:
     return " / ".join(format_cell(entry, m) for m in METRICS) if entry else ""
 
 
-def _md_row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
 def _md_study(table: StudyTable) -> str:
-    head = _md_row(["noise", "method", *(f"{c} ({' / '.join(METRICS)})" for c in table.columns)])
+    head = markdown_row(["noise", "method", *(f"{c} ({' / '.join(METRICS)})" for c in table.columns)])
     rule = "|---|---|" + "---:|" * len(table.columns)
-    rows = [_md_row([f"{rate:g}%", method, *map(_cell, cells)]) for rate, method, cells in table.rows]
-    return "\n".join([f"### {table.title}", "", head, rule, *rows])
+    rows = [markdown_row([f"{rate:g}%", method, *map(_cell, cells)]) for rate, method, cells in table.rows]
+    return "\n".join([f"### {html.escape(table.title, quote=False)}", "", head, rule, *rows])
 
 
 def _md_variant(table: VariantTable) -> str:
-    rows = [_md_row([value, *(format_cell(e, m) for m in METRICS)]) for value, e in table.rows]
-    return "\n".join([f"### {table.title}", "", _md_row(["variant", *METRICS]), "|---|---:|---:|---:|", *rows])
+    rows = [markdown_row([value, *(format_cell(e, m) for m in METRICS)]) for value, e in table.rows]
+    title = html.escape(table.title, quote=False)
+    return "\n".join([f"### {title}", "", markdown_row(["variant", *METRICS]), "|---|---:|---:|---:|", *rows])
 
 
 def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str, notes: str = "") -> str:
@@ -279,7 +277,8 @@ def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str
     if study.variants:
         parts += ["## Variants (Table III layout)", *map(_md_variant, study.variants)]
     if study.figures:
-        parts += ["## Figures", *(f"### {f.title}\n\n![{f.title}]({image_dir}/{f.name})" for f in study.figures)]
+        shown = [(html.escape(f.title, quote=False), f.name) for f in study.figures]
+        parts += ["## Figures", *(f"### {title}\n\n![{title}]({image_dir}/{name})" for title, name in shown)]
     if study.paper:
         parts += ["## The paper's numbers (UCF101-AV, mini-Kinetics), kept apart", *map(_md_study, study.paper)]
     if not (study.measured or study.variants or study.figures):
