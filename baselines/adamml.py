@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -37,18 +37,25 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import sum_over_processes
-from avnoisebench.harness.method import unwrap
-from avnoisebench.models.small import SmallAudioEncoder, SmallVideoEncoder
+from avnoisebench.plugin import (
+    AvnbError,
+    Batch,
+    Budget,
+    Method,
+    Options,
+    Predictor,
+    RunLog,
+    SmallAudioEncoder,
+    SmallVideoEncoder,
+    TrainData,
+    option,
+    sum_over_processes,
+    unwrap,
+)
 
 MODALITIES = ("video", "audio")
 JOINT_DIM = 2048
 LSTM_HIDDEN = 256
-PENALTIES = ("blockdrop", "mean")
-POLICY_BACKBONES = ("mobilenet_v2", "small")
-EVAL_DECISIONS = ("argmax", "sample")
 MOBILENET_V2 = (
     (1, 16, 1, 1),
     (6, 24, 2, 2),
@@ -352,58 +359,61 @@ def _generator(device: str, seed: int, rank: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
 
 
+@dataclass(frozen=True)
+class AdaMMLOptions(Options):
+    """The official RGB + audio defaults (README, opts.py); the phase lengths are rescaled to the budget."""
+
+    method: ClassVar[str] = "adamml"
+
+    segments: int = option(2, "segments per clip (must divide its frames); the policy decides per segment", low=1)
+    lambda_video: float = option(1.0, "usage cost weight of the video network", low=0)
+    lambda_audio: float = option(0.05, "usage cost weight of the audio network", low=0)
+    gamma: float = option(10.0, "blockdrop penalty for wrong predictions (a constant: no gradient)", low=0)
+    penalty: Literal["blockdrop", "mean"] = option(
+        "blockdrop", "usage cost: blockdrop (squared usage on correct clips) or mean (mean usage)"
+    )
+    temperature: float = option(5.0, "initial Gumbel-Softmax temperature", low=0, low_open=True)
+    temperature_decay: float = option(0.965, "temperature factor after each alternating epoch", low=0, low_open=True)
+    warmup_epochs: float = option(5, "warm-up share of the schedule (main net only; original 5 epochs)", low=0)
+    alternate_epochs: float = option(20, "alternating share (main net, then policy; original 20 epochs)", low=0)
+    finetune_epochs: float = option(10, "fine-tune share (main net, fixed policy; original 10 epochs)", low=0)
+    policy_backbone: Literal["mobilenet_v2", "small"] = option(
+        "mobilenet_v2", "policy features: MobileNetV2 (random init) or the toolkit's small CPU encoders"
+    )
+    policy_scale: float = option(
+        160 / 224, "policy input resolution relative to the clip", low=0, high=1, low_open=True
+    )
+    policy_lr_ratio: float = option(10.0, "policy learning rate as a multiple of the budget's", low=0, low_open=True)
+    eval_decisions: Literal["argmax", "sample"] = option(
+        "argmax", "test-time decisions: argmax of the policy logits, or seeded Gumbel samples (official code)"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.warmup_epochs + self.alternate_epochs + self.finetune_epochs <= 0:
+            raise AvnbError("AdaMML warmup_epochs, alternate_epochs and finetune_epochs must be >= 0, not all 0")
+
+    def schedule(self, epochs: int) -> Schedule:
+        """The phases over a budget of `epochs`."""
+        return Schedule.rescaled(epochs, self.warmup_epochs, self.alternate_epochs, self.finetune_epochs)
+
+
 class AdaMML(Method):
     """AdaMML (Panda et al., ICCV 2021): per-segment Gumbel-Softmax modality usage policy, gated logit fusion."""
 
     name = "adamml"
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """Official RGB+audio defaults (README, opts.py); the epoch counts are rescaled to the budget."""
-        return {
-            "segments": 2,
-            "lambda_video": 1.0,
-            "lambda_audio": 0.05,
-            "gamma": 10.0,
-            "penalty": "blockdrop",
-            "temperature": 5.0,
-            "temperature_decay": 0.965,
-            "warmup_epochs": 5,
-            "alternate_epochs": 20,
-            "finetune_epochs": 10,
-            "policy_backbone": "mobilenet_v2",
-            "policy_scale": 160 / 224,
-            "policy_lr_ratio": 10.0,
-            "eval_decisions": "argmax",
-        }
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        choices = {"penalty": PENALTIES, "policy_backbone": POLICY_BACKBONES, "eval_decisions": EVAL_DECISIONS}
-        for key, allowed in choices.items():
-            if self.options[key] not in allowed:
-                raise AvnbError(
-                    f"AdaMML option {key}={self.options[key]!r} is unknown; use one of {', '.join(allowed)}"
-                )
-        if not (isinstance(self.options["segments"], int) and self.options["segments"] >= 1):
-            raise AvnbError(f"AdaMML option segments={self.options['segments']!r} must be a positive integer")
-        if self.options["temperature"] <= 0 or not 0 < self.options["policy_scale"] <= 1:
-            raise AvnbError("AdaMML options: temperature must be > 0 and policy_scale in (0, 1]")
-        self.schedule(0)
-
-    def schedule(self, epochs: int) -> Schedule:
-        """The phases over a budget of `epochs`."""
-        o = self.options
-        return Schedule.rescaled(epochs, o["warmup_epochs"], o["alternate_epochs"], o["finetune_epochs"])
+    Options = AdaMMLOptions
+    paper_name = "AdaMML"
+    order = 50
 
     def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
         """Warm up the main net, alternate main-net and policy training, fine-tune the main net; predict with the
         learned policy."""
         o = self.options
         inner = unwrap(model)
-        parts = AdaMMLParts(inner.feature_dim, data.num_classes, o["policy_backbone"], o["policy_scale"])
+        parts = AdaMMLParts(inner.feature_dim, data.num_classes, o.policy_backbone, o.policy_scale)
         parts.to(budget.device)
-        training = Networks(model, _distributed(parts.policy), _distributed(parts.fusion), o["segments"])
+        training = Networks(model, _distributed(parts.policy), _distributed(parts.fusion), o.segments)
         main_params = [
             *inner.video_encoder.parameters(),
             *inner.audio_encoder.parameters(),
@@ -413,44 +423,31 @@ class AdaMML(Method):
         def optimizers() -> dict[str, torch.optim.Optimizer]:
             return {
                 "main": torch.optim.Adam(main_params, lr=budget.lr),
-                "policy": torch.optim.Adam(parts.policy.parameters(), lr=budget.lr * o["policy_lr_ratio"]),
+                "policy": torch.optim.Adam(parts.policy.parameters(), lr=budget.lr * o.policy_lr_ratio),
             }
 
-        schedule = self.schedule(budget.epochs)
+        schedule = o.schedule(budget.epochs)
         generator = _generator(budget.device, budget.seed, data.rank)
-        optims, start = optimizers(), 0
-        state = log.load_checkpoint()
-        if state is not None:
-            inner.load_state_dict(state["model"])
-            parts.load_state_dict(state["adamml"])
-            for key, optim in optims.items():
-                optim.load_state_dict(state["optimizers"][key])
-            torch.set_rng_state(state["torch_rng"])
-            generator.set_state(state["gumbel_rng"])
-            start = state["epoch"] + 1
+        optims = optimizers()
+        modules = {"model": model, "adamml": parts}
+        state = {"gumbel_rng": generator.get_state()}
+        start = log.resume(modules, optims, state)
+        generator.set_state(state["gumbel_rng"])
         for epoch in range(start, budget.epochs):
             if epoch > 0 and epoch in (schedule.warmup_end, schedule.alternate_end):
                 optims = optimizers()
-            tau = schedule.temperature(epoch, o["temperature"], o["temperature_decay"])
-            metrics = self._train_epoch(training, data, epoch, schedule.phase(epoch), optims, tau, generator)
-            log.epoch(epoch, **metrics, temperature=tau)
-            log.save_checkpoint(
-                {
-                    "epoch": epoch,
-                    "model": inner.state_dict(),
-                    "adamml": parts.state_dict(),
-                    "optimizers": {key: optim.state_dict() for key, optim in optims.items()},
-                    "torch_rng": torch.get_rng_state(),
-                    "gumbel_rng": generator.get_state(),
-                }
-            )
-        final_tau = schedule.temperature(budget.epochs, o["temperature"], o["temperature_decay"])
+            tau = schedule.temperature(epoch, o.temperature, o.temperature_decay)
+            phase = schedule.phase(epoch)
+            metrics = self._train_epoch(training, data, epoch, phase, optims, tau, generator)
+            log.epoch(epoch, phase=phase, **metrics, temperature=tau)
+            log.checkpoint(epoch, modules, optims, {"gumbel_rng": generator.get_state()})
+        final_tau = schedule.temperature(budget.epochs, o.temperature, o.temperature_decay)
         decide = (
             argmax_decisions
-            if o["eval_decisions"] == "argmax"
+            if o.eval_decisions == "argmax"
             else partial(hard_gumbel, tau=final_tau, generator=_generator(budget.device, budget.seed, 0))
         )
-        return AdaMMLPredictor(Networks(inner, parts.policy, parts.fusion, o["segments"]), decide)
+        return AdaMMLPredictor(Networks(inner, parts.policy, parts.fusion, o.segments), decide)
 
     def _train_epoch(
         self,
@@ -492,8 +489,8 @@ class AdaMML(Method):
         loss = F.cross_entropy(logits, batch.label) + keep
         if train == "policy":
             o = self.options
-            lambdas = torch.tensor([o["lambda_video"], o["lambda_audio"]], device=logits.device)
-            loss = loss + policy_loss(decisions, logits, batch.label, lambdas, o["gamma"], o["penalty"])
+            lambdas = torch.tensor([o.lambda_video, o.lambda_audio], device=logits.device)
+            loss = loss + policy_loss(decisions, logits, batch.label, lambdas, o.gamma, o.penalty)
         optim.zero_grad()
         loss.backward()
         optim.step()

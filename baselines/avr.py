@@ -13,19 +13,27 @@ unrolled under autograd (`ista_detach` treats h as a constant). Prediction appli
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import train_pass
-from avnoisebench.harness.method import unwrap
+from avnoisebench.plugin import (
+    AvnbError,
+    Batch,
+    Budget,
+    Method,
+    Options,
+    Predictor,
+    RunLog,
+    TrainData,
+    option,
+    train_pass,
+    unwrap,
+)
 
 PUBLISHED_STEPS = {"video": 2e-6, "audio": 5.8e-7}
-STEP_RULES = ("spectral", "published")
 SPECTRAL_FRACTION = 0.9
 
 
@@ -168,97 +176,73 @@ def _avr_step(model: nn.Module, defense: Defense | None, lambda_ms: float, batch
     return {"loss": loss, "ce": ce, "similarity": similarity}
 
 
-def _number(value: Any) -> bool:
-    """Whether an option value is a real number (not a bool or a string)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+@dataclass(frozen=True)
+class AVROptions(Options):
+    """AV-R's published constants (Kinetics-Sounds blend 0.6) and the spec's stage split (docs/methods.md 5.3)."""
 
+    method: ClassVar[str] = "avr"
 
-def _count(value: Any) -> bool:
-    """Whether an option value is a positive integer."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    lambda_ms: float = option(1.0, "weight of the audio-visual dissimilarity term mean cos(f_v, f_a)", low=0)
+    bank_size: int = option(1024, "stage-1 training embeddings per memory bank (at most the valid samples)", low=1)
+    mix: float = option(0.6, "blend a: a * D h + (1 - a) * f (0: no bank, 1: the reconstruction only)", low=0, high=1)
+    sparsity: float = option(0.1, "L1 weight lambda of the ISTA sparse code", low=0)
+    ista_max_iter: int = option(2000, "at most this many ISTA updates per batch", low=1)
+    ista_tol: float = option(8e-4, "ISTA stops when a batch's code changes by less than this", low=0)
+    ista_step: Literal["spectral", "published"] = option(
+        "spectral", "ISTA step: 0.9 / lambda_max(D^T D) per bank, or the published Kinetics-Sounds constants"
+    )
+    ista_detach: bool = option(False, "treat the sparse code as a constant (no gradient through the unrolled ISTA)")
+    stage1_fraction: float = option(
+        0.5,
+        "share of the epochs in stage 1 (CE + dissimilarity, no banks)",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+    )
+
+    @property
+    def ista(self) -> IstaSettings:
+        """The solver settings."""
+        return IstaSettings(self.sparsity, self.ista_max_iter, self.ista_tol, self.ista_detach)
+
+    def stage1_epochs(self, epochs: int) -> int:
+        """Epochs of stage 1 (CE + dissimilarity without banks); the rest of the budget is stage 2."""
+        if epochs < 2:
+            raise AvnbError(f"avr trains in two stages and needs at least 2 epochs, got {epochs}")
+        return min(epochs - 1, max(1, round(epochs * self.stage1_fraction)))
 
 
 class AVR(Method):
     """AV-R (Tian & Xu, CVPR 2021): CE + audio-visual dissimilarity, then ISTA memory-bank feature blending."""
 
     name = "avr"
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        o = self.options
-        checks = {
-            "mix": _number(o["mix"]) and 0.0 <= o["mix"] <= 1.0,
-            "stage1_fraction": _number(o["stage1_fraction"]) and 0.0 < o["stage1_fraction"] < 1.0,
-            "bank_size": _count(o["bank_size"]),
-            "ista_max_iter": _count(o["ista_max_iter"]),
-            "sparsity": _number(o["sparsity"]) and o["sparsity"] >= 0.0,
-            "ista_tol": _number(o["ista_tol"]) and o["ista_tol"] >= 0.0,
-            "lambda_ms": _number(o["lambda_ms"]) and o["lambda_ms"] >= 0.0,
-            "ista_step": o["ista_step"] in STEP_RULES,
-            "ista_detach": isinstance(o["ista_detach"], bool),
-        }
-        bad = [key for key, ok in checks.items() if not ok]
-        if bad:
-            raise AvnbError(
-                f"avr option(s) {', '.join(f'{k}={o[k]!r}' for k in bad)} out of range: mix in [0, 1],"
-                " stage1_fraction in (0, 1), bank_size and ista_max_iter positive integers, sparsity, ista_tol and"
-                f" lambda_ms non-negative, ista_step one of {', '.join(STEP_RULES)}, ista_detach true or false"
-            )
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """AV-R's published constants (Kinetics-Sounds blend 0.6) and the spec's stage split."""
-        return {
-            "lambda_ms": 1.0,
-            "bank_size": 1024,
-            "mix": 0.6,
-            "sparsity": 0.1,
-            "ista_max_iter": 2000,
-            "ista_tol": 8e-4,
-            "ista_step": "spectral",
-            "ista_detach": False,
-            "stage1_fraction": 0.5,
-        }
-
-    @property
-    def ista(self) -> IstaSettings:
-        """The solver settings from the options."""
-        o = self.options
-        return IstaSettings(float(o["sparsity"]), o["ista_max_iter"], float(o["ista_tol"]), o["ista_detach"])
-
-    def stage1_epochs(self, epochs: int) -> int:
-        """Epochs of stage 1 (CE + dissimilarity without banks); the rest of the budget is stage 2."""
-        if epochs < 2:
-            raise AvnbError(f"avr trains in two stages and needs at least 2 epochs, got {epochs}")
-        return min(epochs - 1, max(1, round(epochs * self.options["stage1_fraction"])))
+    Options = AVROptions
+    paper_name = "AV-R"
+    order = 40
 
     def build_defense(self, model: nn.Module, data: TrainData, seed: int) -> Defense:
         """Banks of `bank_size` training embeddings per modality, drawn at random (seeded) from the valid samples."""
+        o = self.options
         f_v, f_a = data.extract_features(model)
         valid = torch.nonzero(data.valid).squeeze(1)
         order = torch.randperm(len(valid), generator=torch.Generator().manual_seed(seed))
-        rows = valid[order[: self.options["bank_size"]]].to(f_v.device)
-        published = self.options["ista_step"] == "published"
+        rows = valid[order[: o.bank_size]].to(f_v.device)
+        published = o.ista_step == "published"
         video, audio = (
             MemoryBank.build(f[rows], PUBLISHED_STEPS[name] if published else None, name)
             for name, f in (("video", f_v), ("audio", f_a))
         )
-        return Defense(video, audio, float(self.options["mix"]), self.ista)
+        return Defense(video, audio, o.mix, o.ista)
 
     def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
         """Stage 1 without banks, then banks from the stage-1 model and stage 2 with the blend; resumable."""
-        stage1 = self.stage1_epochs(budget.epochs)
+        o = self.options
+        stage1 = o.stage1_epochs(budget.epochs)
         optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
-        defense: Defense | None = None
-        start = 0
-        state = log.load_checkpoint()
-        if state is not None:
-            unwrap(model).load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            if state["banks"] is not None:
-                defense = Defense.from_state(state["banks"], float(self.options["mix"]), self.ista, budget.device)
-            start = state["epoch"] + 1
+        state: dict[str, Any] = {"banks": None}
+        start = log.resume({"model": model}, {"optimizer": optimizer}, state)
+        defense = None if state["banks"] is None else Defense.from_state(state["banks"], o.mix, o.ista, budget.device)
         for epoch in range(start, budget.epochs):
             if epoch == stage1:
                 defense = self.build_defense(model, data, budget.seed)
@@ -269,17 +253,10 @@ class AVR(Method):
                     step_video=defense.video.step,
                     step_audio=defense.audio.step,
                 )
-            step = partial(_avr_step, model, defense, float(self.options["lambda_ms"]))
-            metrics = train_pass(model, data, epoch, [optimizer], step)
-            log.epoch(epoch, stage=1 if defense is None else 2, **metrics)
-            log.save_checkpoint(
-                {
-                    "epoch": epoch,
-                    "model": unwrap(model).state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "banks": None if defense is None else defense.state(),
-                }
-            )
+            stage = 1 if defense is None else 2
+            metrics = train_pass(model, data, epoch, [optimizer], partial(_avr_step, model, defense, o.lambda_ms))
+            log.epoch(epoch, phase=f"stage {stage}", stage=stage, **metrics)
+            banks = None if defense is None else defense.state()
+            log.checkpoint(epoch, {"model": model}, {"optimizer": optimizer}, {"banks": banks})
         assert defense is not None, "stage 2 always runs (stage1_epochs < epochs) and checkpoints its banks"
         return DefendedPredictor(model, defense)

@@ -24,25 +24,60 @@ Readings taken (the spec's, with its alternatives as options):
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.harness import Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import sum_over_processes
-from avnoisebench.harness.method import unwrap
+from avnoisebench.plugin import (
+    AvnbError,
+    Budget,
+    Method,
+    ModelPredictor,
+    Options,
+    Predictor,
+    RunLog,
+    TrainData,
+    option,
+    sum_over_processes,
+    unwrap,
+)
 from baselines.unimodal import Unimodal, synced
 
 BRANCHES = ("video", "audio", "av")
-CHOICES = {
-    "mode": ("offline", "online"),
-    "estimator": ("delta", "multibench"),
-    "metric": ("loss", "accuracy"),
-    "fallback": ("av", "equal"),
-}
+
+
+@dataclass(frozen=True)
+class GBlendOptions(Options):
+    """G-Blend's schedule, estimator and guard rails (docs/methods.md 3.4)."""
+
+    method: ClassVar[str] = "gblend"
+
+    mode: Literal["offline", "online"] = option(
+        "offline", "offline: one estimate from the initial model; online: one per super-epoch"
+    )
+    holdout: float = option(
+        0.08, "fraction of the valid training samples held out as V", low=0, high=1, low_open=True, high_open=True
+    )
+    estimate_epochs: int = option(10, "epochs n each branch copy trains per offline estimate", low=1)
+    first_super_epoch: int = option(10, "online: epochs of the first super-epoch (the warm-up)", low=1)
+    super_epoch: int = option(5, "online: epochs of every later super-epoch", low=1)
+    estimator: Literal["delta", "multibench"] = option(
+        "delta", "G and O: the paper's deltas between N and N+n, or MultiBench's values at N+n"
+    )
+    metric: Literal["loss", "accuracy"] = option("loss", "what G and O measure: mean CE, or the error rate")
+    epsilon: float = option(1e-4, "overfitting O below this is clamped to it (and logged)", low=0, low_open=True)
+    fallback: Literal["av", "equal"] = option("av", "weights when every branch gets 0: naive AV (0, 0, 1) or 1/3 each")
+    train_on_holdout: bool = option(False, "offline: train the blend on V too once the estimate is made")
+    refit_epochs: int = option(
+        25, "epochs fine-tuning the fusion head on frozen features after training (0: the spec literally)", low=0
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.train_on_holdout and self.mode == "online":
+            raise AvnbError("gblend train_on_holdout=true needs mode=offline: online estimates need an untrained V")
 
 
 @dataclass(frozen=True)
@@ -256,66 +291,21 @@ def refit_fusion_head(net: nn.Module, data: TrainData, indices: np.ndarray, epoc
     return sum(losses) / max(len(indices), 1)
 
 
-def resume(log: RunLog, net: nn.Module, heads: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict, int]:
-    """Restore the last checkpoint when resuming: (first epoch to run, blend weights, epoch they were estimated at)."""
-    state = log.load_checkpoint()
-    if state is None:
-        return 0, {}, -1
-    net.load_state_dict(state["model"])
-    heads.load_state_dict(state["heads"])
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    return state["epoch"] + 1, state["weights"], state["estimated_at"]
-
-
 class GBlend(Method):
     """G-Blend: per-modality and fusion heads trained on a loss blend weighted by each branch's overfitting-to-
     generalisation ratio on a held-out 8 % of the training split; predicts with the fusion head."""
 
     name = "gblend"
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._check_options()
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {
-            "mode": "offline",
-            "holdout": 0.08,
-            "estimate_epochs": 10,
-            "first_super_epoch": 10,
-            "super_epoch": 5,
-            "estimator": "delta",
-            "metric": "loss",
-            "epsilon": 1e-4,
-            "fallback": "av",
-            "train_on_holdout": False,
-            "refit_epochs": 25,
-        }
-
-    def _check_options(self) -> None:
-        """Refuse option values outside their choices or ranges."""
-        o = self.options
-        for key, choices in CHOICES.items():
-            if o[key] not in choices:
-                raise AvnbError(f"gblend option {key}={o[key]!r} is not one of {', '.join(choices)}")
-        for key, least in (("estimate_epochs", 1), ("first_super_epoch", 1), ("super_epoch", 1), ("refit_epochs", 0)):
-            if not (isinstance(o[key], int) and o[key] >= least):
-                raise AvnbError(f"gblend option {key}={o[key]!r} must be a whole number of epochs >= {least}")
-        if not 0 < float(o["holdout"]) < 1 or not float(o["epsilon"]) > 0:
-            raise AvnbError(f"gblend needs 0 < holdout < 1 and epsilon > 0, got {o['holdout']} and {o['epsilon']}")
-        if o["train_on_holdout"] not in (True, False):
-            raise AvnbError(f"gblend option train_on_holdout={o['train_on_holdout']!r} must be true or false")
-        if o["train_on_holdout"] and o["mode"] == "online":
-            raise AvnbError("gblend train_on_holdout=true needs mode=offline: online estimates need an untrained V")
+    Options = GBlendOptions
+    paper_name = "G-Blend"
+    order = 10
 
     def estimation_window(self, epoch: int) -> tuple[int, int]:
         """(N, n): the weights used at `epoch` are estimated at epoch N over n epochs (offline: N = 0 and n =
         estimate_epochs; online: N starts the super-epoch holding `epoch` and n is its length)."""
-        if self.options["mode"] == "offline":
-            return 0, self.options["estimate_epochs"]
-        first, length = self.options["first_super_epoch"], self.options["super_epoch"]
+        if self.options.mode == "offline":
+            return 0, self.options.estimate_epochs
+        first, length = self.options.first_super_epoch, self.options.super_epoch
         if epoch < first:
             return 0, first
         return first + (epoch - first) // length * length, length
@@ -334,13 +324,13 @@ class GBlend(Method):
         size = min(len(holdout), len(train_part))
         probe = np.sort(seeded_rng(data.seed, "gblend-probe").choice(train_part, size, replace=False))
         branches = branch_copies(net, heads)
-        metric = self.options["metric"]
+        metric = self.options.metric
         before = measure_split(branches, data, probe, holdout, metric)
         train_copies(branches, restricted(data, train_part), epochs, lr)
         after = measure_split(branches, data, probe, holdout, metric)
-        pairs = {k: generalisation_and_overfitting(before[k], after[k], self.options["estimator"]) for k in BRANCHES}
+        pairs = {k: generalisation_and_overfitting(before[k], after[k], self.options.estimator) for k in BRANCHES}
         gains, overfits = {k: g for k, (g, _) in pairs.items()}, {k: o for k, (_, o) in pairs.items()}
-        result = blend_weights(gains, overfits, float(self.options["epsilon"]), self.options["fallback"])
+        result = blend_weights(gains, overfits, self.options.epsilon, self.options.fallback)
         details = {
             "G": gains,
             "O": overfits,
@@ -353,10 +343,14 @@ class GBlend(Method):
         net = unwrap(model)
         heads = UnimodalHeads(net.feature_dim, data.num_classes).to(budget.device)
         synced_heads = synced(heads)
-        split = holdout_split(data.valid, float(self.options["holdout"]), data.seed)
-        blend_data = data if self.options["train_on_holdout"] else restricted(data, split[0])
+        o = self.options
+        split = holdout_split(data.valid, o.holdout, data.seed)
+        blend_data = data if o.train_on_holdout else restricted(data, split[0])
         optimizer = torch.optim.Adam([*net.parameters(), *heads.parameters()], lr=budget.lr)
-        start, weights, estimated_at = resume(log, net, heads, optimizer)
+        modules, optimizers = {"model": net, "heads": heads}, {"optimizer": optimizer}
+        state: dict[str, Any] = {"weights": {}, "estimated_at": -1}
+        start = log.resume(modules, optimizers, state)
+        weights, estimated_at = state["weights"], state["estimated_at"]
         for epoch in range(start, budget.epochs):
             first, length = self.estimation_window(epoch)
             if first != estimated_at:
@@ -373,19 +367,9 @@ class GBlend(Method):
                 )
             metrics = blended_epoch(model, synced_heads, blend_data, epoch, optimizer, weights)
             log.epoch(epoch, **metrics, **{f"w_{k}": w for k, w in weights.items()})
-            log.save_checkpoint(
-                {
-                    "epoch": epoch,
-                    "model": net.state_dict(),
-                    "heads": heads.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "weights": weights,
-                    "estimated_at": estimated_at,
-                }
-            )
-        if self.options["refit_epochs"]:
+            log.checkpoint(epoch, modules, optimizers, {"weights": weights, "estimated_at": estimated_at})
+        if o.refit_epochs:
             kept = np.flatnonzero(blend_data.valid.numpy())
-            loss = refit_fusion_head(net, blend_data, kept, self.options["refit_epochs"], budget)
-            log.event("gblend-refit", epochs=self.options["refit_epochs"], loss=loss)
+            loss = refit_fusion_head(net, blend_data, kept, o.refit_epochs, budget)
+            log.event("gblend-refit", epochs=o.refit_epochs, loss=loss)
         return ModelPredictor(model)

@@ -16,17 +16,27 @@ budget is one phase: every epoch optimises the joint loss.
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.harness import Batch, Budget, Method, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import average_gradients, train_epochs
-from avnoisebench.harness.method import unwrap
+from avnoisebench.plugin import (
+    Batch,
+    Budget,
+    Method,
+    Options,
+    Predictor,
+    RunLog,
+    TrainData,
+    average_gradients,
+    option,
+    train_epochs,
+    unwrap,
+)
 
 
 def rc_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -122,41 +132,36 @@ class MRLPredictor:
         return torch.logsumexp(log_probs, dim=0) - math.log(len(log_probs))
 
 
+@dataclass(frozen=True)
+class MRLOptions(Options):
+    """MRL's loss weights and temperatures (docs/methods.md 7.4) and its two adaptation flags."""
+
+    method: ClassVar[str] = "mrl"
+
+    beta: float = option(0.7, "weight of the RC loss; the MC loss gets 1 - beta", low=0, high=1)
+    tau1: float = option(1.0, "temperature of the RC softmax over the class centres", low=0, low_open=True)
+    tau2: float = option(1.0, "temperature of the MC contrastive softmax", low=0, low_open=True)
+    projection: bool = option(False, "a linear layer per modality before normalising onto the sphere")
+    fusion_head: bool = option(False, "also train the shared fusion head with RC and predict with it")
+
+
 class MRL(Method):
     """MRL (CVPR 2021): shared unit-norm class centres, robust clustering loss and multimodal contrastive loss."""
 
     name = "mrl"
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """beta weighs RC against MC; tau1 / tau2 are the RC / MC temperatures; projection adds a linear layer per
-        modality before normalising; fusion_head also trains the shared head with RC and predicts with it."""
-        return {"beta": 0.7, "tau1": 1.0, "tau2": 1.0, "projection": False, "fusion_head": False}
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        beta, tau1, tau2 = (self.options[k] for k in ("beta", "tau1", "tau2"))
-        if not (isinstance(beta, int | float) and 0 <= beta <= 1):
-            raise AvnbError(f"mrl option beta={beta!r} must be a number in [0, 1] (RC weight; MC gets 1 - beta)")
-        for key, tau in (("tau1", tau1), ("tau2", tau2)):
-            if not (isinstance(tau, int | float) and tau > 0):
-                raise AvnbError(f"mrl option {key}={tau!r} must be a positive number (a softmax temperature)")
-        for key in ("projection", "fusion_head"):
-            if not isinstance(self.options[key], bool):
-                raise AvnbError(f"mrl option {key}={self.options[key]!r} must be true or false")
+    Options = MRLOptions
+    paper_name = "MRL"
+    order = 20
+    robust = True
 
     def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
         """Train encoders and centres (and the head with fusion_head) jointly for budget.epochs; predict."""
+        o = self.options
         generator = torch.Generator().manual_seed(budget.seed)
-        centres = ClassCentres(
-            unwrap(model).feature_dim,
-            data.num_classes,
-            float(self.options["tau1"]),
-            self.options["projection"],
-            generator,
-        ).to(budget.device)
-        loss = MRLLoss(float(self.options["beta"]), float(self.options["tau2"]), self.options["fusion_head"])
+        centres = ClassCentres(unwrap(model).feature_dim, data.num_classes, o.tau1, o.projection, generator)
+        centres.to(budget.device)
+        loss = MRLLoss(o.beta, o.tau2, o.fusion_head)
         modules = nn.ModuleDict({"model": model, "centres": centres})
         train_epochs(modules, data, budget, log, loss, partial(average_gradients, centres))
         centres.renormalise_()
-        return MRLPredictor(model, centres, self.options["fusion_head"])
+        return MRLPredictor(model, centres, o.fusion_head)

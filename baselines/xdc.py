@@ -14,21 +14,33 @@ and the fusion model is trained with CE on the rectified labels for the rest of 
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.harness import Batch, Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import average_gradients, train_pass
-from avnoisebench.harness.method import unwrap
-from avnoisebench.ops import knn_rectify
-from avnoisebench.ops.rectify import hybrid_loss, rectification_features
+from avnoisebench.plugin import (
+    AvnbError,
+    Batch,
+    Budget,
+    Method,
+    ModelPredictor,
+    Options,
+    Predictor,
+    RunLog,
+    TrainData,
+    average_gradients,
+    hybrid_loss,
+    knn_rectify,
+    option,
+    rectification_features,
+    train_pass,
+    unwrap,
+)
 
 KMEANS_VIDEO, KMEANS_AUDIO, HEADS = 0, 1, 2
 GAMMA_START, GAMMA_END, GAMMA_RAMP_EPOCHS = 0.6, 0.8, 15
@@ -238,51 +250,40 @@ def xdc_epoch_count(epochs: int, fraction: float) -> int:
 
 
 @dataclass(frozen=True)
-class XDCSettings:
-    """The method's options, checked against the training data."""
+class XDCOptions(Options):
+    """XDC*'s budget split, clustering and rectification settings (docs/methods.md 4.4); `clusters` K or 2K is
+    resolved against the number of classes."""
 
-    xdc_fraction: float
-    clusters: int
-    recluster_every: int
-    kmeans_iterations: int
-    pca_dim: int
-    balance: bool
-    knn_k: int
-    hybrid_gamma: float | str
+    method: ClassVar[str] = "xdc"
 
-    @classmethod
-    def parse(cls, options: dict[str, Any], num_classes: int, num_valid: int) -> "XDCSettings":
-        """Validated settings; `clusters` may be a number or "K" / "2K" (multiples of the number of classes)."""
-        clusters = options["clusters"]
-        if isinstance(clusters, str) and clusters.upper() in ("K", "2K"):
-            clusters = num_classes * (2 if clusters.upper() == "2K" else 1)
-        if not isinstance(clusters, int) or not 2 <= clusters <= num_valid:
-            raise AvnbError(f"xdc: clusters={options['clusters']!r} must be K, 2K or a number from 2 to {num_valid}")
-        if not isinstance(options["knn_k"], int) or not 1 <= options["knn_k"] < num_valid:
-            raise AvnbError(f"xdc: knn_k={options['knn_k']!r} must be a number from 1 to {num_valid - 1}")
-        fraction = options["xdc_fraction"]
-        if isinstance(fraction, (str, bool)) or not 0 <= fraction < 1:
-            raise AvnbError(f"xdc: xdc_fraction={options['xdc_fraction']!r} must be in [0, 1)")
-        for name in ("recluster_every", "kmeans_iterations"):
-            if not isinstance(options[name], int) or options[name] < 1:
-                raise AvnbError(f"xdc: {name}={options[name]!r} must be a positive whole number")
-        if not isinstance(options["pca_dim"], int) or options["pca_dim"] < 0:
-            raise AvnbError(f"xdc: pca_dim={options['pca_dim']!r} must be 0 (no PCA) or a positive whole number")
-        if options["cluster_balance"] not in ("weight", "none"):
-            raise AvnbError(f"xdc: cluster_balance={options['cluster_balance']!r} must be weight or none")
-        gamma = options["hybrid_gamma"]
-        if gamma != "schedule" and (isinstance(gamma, (str, bool)) or not 0 <= gamma <= 1):
-            raise AvnbError(f"xdc: hybrid_gamma={gamma!r} must be a number in [0, 1] or schedule")
-        return cls(
-            float(fraction),
-            clusters,
-            options["recluster_every"],
-            options["kmeans_iterations"],
-            options["pca_dim"],
-            options["cluster_balance"] == "weight",
-            options["knn_k"],
-            gamma if gamma == "schedule" else float(gamma),
-        )
+    xdc_fraction: float = option(
+        1 / 3, "share of the epochs spent clustering (the rest is supervised)", low=0, high=1, high_open=True
+    )
+    clusters: int | Literal["K", "2K"] = option(
+        64, "k of k-means: a number from 2 to the valid samples, or K / 2K (the number of classes, twice it)", low=2
+    )
+    recluster_every: int = option(1, "epochs per clustering round (DeepCluster: 1)", low=1)
+    kmeans_iterations: int = option(20, "at most this many Lloyd assignment steps per k-means", low=1)
+    pca_dim: int = option(256, "PCA-whitening dimensions before k-means (0: only L2-normalise)", low=0)
+    cluster_balance: Literal["weight", "none"] = option(
+        "weight", "weight: every cluster counts equally in the CE (DeepCluster's uniform sampling); none: plain CE"
+    )
+    knn_k: int = option(16, "neighbours voting in the k-NN label rectification (at most the valid samples - 1)", low=1)
+    hybrid_gamma: float | Literal["schedule"] = option(
+        1.0, "weight of the rectified labels in eq. 18 (1: CE on them only), or schedule (0.6 -> 0.8)", low=0, high=1
+    )
+
+    def resolve(self, data: TrainData, budget: Budget) -> Self:
+        """`clusters` as a number (K, 2K: multiples of the classes), checked with knn_k against the valid samples."""
+        num_valid = int(data.valid.sum())
+        clusters = self.clusters
+        if clusters in ("K", "2K"):
+            clusters = data.num_classes * (2 if clusters == "2K" else 1)
+        if not 2 <= clusters <= num_valid:
+            raise AvnbError(f"xdc: clusters={self.clusters!r} must be K, 2K or a number from 2 to {num_valid}")
+        if not self.knn_k < num_valid:
+            raise AvnbError(f"xdc: knn_k={self.knn_k!r} must be a number from 1 to {num_valid - 1}")
+        return replace(self, clusters=clusters)
 
     def gamma(self, supervised_epoch: int) -> float:
         """The weight of the rectified labels in the supervised phase's `supervised_epoch`-th epoch (from 0)."""
@@ -296,37 +297,63 @@ class XDC(Method):
     2020; Han et al. 2022)."""
 
     name = "xdc"
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """Budget split, clustering and rectification settings (methods.md 4.4)."""
-        return {
-            "xdc_fraction": 1 / 3,
-            "clusters": 64,
-            "recluster_every": 1,
-            "kmeans_iterations": 20,
-            "pca_dim": 256,
-            "cluster_balance": "weight",
-            "knn_k": 16,
-            "hybrid_gamma": 1.0,
-        }
+    Options = XDCOptions
+    paper_name = "XDC*"
+    order = 30
+    robust = True
 
     def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
         """Cluster phase for the first part of the budget, rectify the labels once, CE on them for the rest."""
-        settings = XDCSettings.parse(self.options, data.num_classes, int(data.valid.sum()))
-        xdc_epochs = xdc_epoch_count(budget.epochs, settings.xdc_fraction)
-        state = log.load_checkpoint()
-        if state is None:
+        o = self.options.resolve(data, budget)
+        xdc_epochs = xdc_epoch_count(budget.epochs, o.xdc_fraction)
+        inner = unwrap(model)
+        encoders = [*inner.video_encoder.parameters(), *inner.audio_encoder.parameters()]
+        heads = fresh_heads(inner.feature_dim, o.clusters, stream(budget.seed, HEADS, 0), budget.device)
+        modules = {"model": model, "heads": heads}
+        optimizers = {
+            "optimizer": torch.optim.Adam(encoders, lr=budget.lr),
+            "head_optimizer": torch.optim.Adam(heads.parameters(), lr=budget.lr),
+            "supervised_optimizer": torch.optim.Adam(model.parameters(), lr=budget.lr),
+        }
+        state: dict[str, Any] = {"targets": None, "rectified": None}
+        start = log.resume(modules, optimizers, state)
+        if start == 0:
             log.event("xdc_budget", xdc_epochs=xdc_epochs, supervised_epochs=budget.epochs - xdc_epochs)
-        if state is None or state["phase"] == "xdc":
-            self._cluster_phase(model, data, budget, log, settings, xdc_epochs, state)
-            state = None
-        self._supervised_phase(model, data, budget, log, settings, xdc_epochs, state)
+        targets = None if state["targets"] is None else Targets(**state["targets"])
+        for epoch in range(start, xdc_epochs):
+            round_, fresh = divmod(epoch, o.recluster_every)
+            metrics: dict[str, float] = {}
+            if fresh == 0:
+                targets, metrics = self._cluster(model, data, o, budget.seed, round_)
+                heads = fresh_heads(inner.feature_dim, o.clusters, stream(budget.seed, HEADS, round_), budget.device)
+                modules["heads"] = heads
+                optimizers["head_optimizer"] = torch.optim.Adam(heads.parameters(), lr=budget.lr)
+            losses = train_pass(
+                model,
+                data,
+                epoch,
+                [optimizers["optimizer"], optimizers["head_optimizer"]],
+                partial(xdc_loss, model, heads, targets=targets),
+                partial(average_gradients, heads),
+            )
+            log.epoch(epoch, phase="clustering", **losses, **metrics)
+            log.checkpoint(epoch, modules, optimizers, {"targets": asdict(targets), "rectified": None})
+        rectified = state["rectified"]
+        if rectified is None:
+            rectified = self._rectify(model, data, o, log)
+        for epoch in range(max(start, xdc_epochs), budget.epochs):
+            gamma = o.gamma(epoch - xdc_epochs)
+            step = partial(supervised_loss, model, rectified, gamma)
+            losses = train_pass(model, data, epoch, [optimizers["supervised_optimizer"]], step)
+            log.epoch(epoch, phase="supervised", **losses, **({} if o.hybrid_gamma == 1.0 else {"gamma": gamma}))
+            log.checkpoint(epoch, modules, optimizers, {"targets": None, "rectified": rectified})
         return ModelPredictor(model)
 
+    @staticmethod
     def _cluster(
-        self, model: nn.Module, data: TrainData, settings: XDCSettings, seed: int, round_: int
+        model: nn.Module, data: TrainData, options: XDCOptions, seed: int, round_: int
     ) -> tuple[Targets, dict[str, float]]:
+        """One clustering round: features, k-means per modality, cross-modal targets and what the round looked like."""
         started = time.perf_counter()
         f_v, f_a = data.extract_features(unwrap(model))
         extracted = time.perf_counter()
@@ -335,11 +362,11 @@ class XDC(Method):
             f_v,
             f_a,
             data.valid,
-            settings.clusters,
+            options.clusters,
             generators,
-            settings.pca_dim,
-            settings.kmeans_iterations,
-            settings.balance,
+            options.pca_dim,
+            options.kmeans_iterations,
+            options.cluster_balance == "weight",
         )
         metrics = {
             "round": round_,
@@ -351,103 +378,16 @@ class XDC(Method):
         }
         return targets, metrics
 
-    def _cluster_phase(
-        self,
-        model: nn.Module,
-        data: TrainData,
-        budget: Budget,
-        log: RunLog,
-        settings: XDCSettings,
-        epochs: int,
-        state: dict[str, Any] | None,
-    ) -> None:
-        inner = unwrap(model)
-        encoders = [*inner.video_encoder.parameters(), *inner.audio_encoder.parameters()]
-        optimizer = torch.optim.Adam(encoders, lr=budget.lr)
-
-        def new_heads(round_: int) -> tuple[nn.ModuleDict, torch.optim.Optimizer]:
-            heads = fresh_heads(inner.feature_dim, settings.clusters, stream(budget.seed, HEADS, round_), budget.device)
-            return heads, torch.optim.Adam(heads.parameters(), lr=budget.lr)
-
-        start = 0
-        if state is not None:
-            inner.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            heads, head_optimizer = new_heads(state["round"])
-            heads.load_state_dict(state["heads"])
-            head_optimizer.load_state_dict(state["head_optimizer"])
-            targets = Targets(**state["targets"])
-            start = state["epoch"] + 1
-        for epoch in range(start, epochs):
-            round_, fresh = divmod(epoch, settings.recluster_every)
-            metrics: dict[str, float] = {}
-            if fresh == 0:
-                targets, metrics = self._cluster(model, data, settings, budget.seed, round_)
-                heads, head_optimizer = new_heads(round_)
-            losses = train_pass(
-                model,
-                data,
-                epoch,
-                [optimizer, head_optimizer],
-                partial(xdc_loss, model, heads, targets=targets),
-                partial(average_gradients, heads),
-            )
-            log.epoch(epoch, **losses, **metrics)
-            log.save_checkpoint(
-                {
-                    "phase": "xdc",
-                    "epoch": epoch,
-                    "round": round_,
-                    "model": inner.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "heads": heads.state_dict(),
-                    "head_optimizer": head_optimizer.state_dict(),
-                    "targets": asdict(targets),
-                    "torch_rng": torch.get_rng_state(),
-                }
-            )
-
-    def _supervised_phase(
-        self,
-        model: nn.Module,
-        data: TrainData,
-        budget: Budget,
-        log: RunLog,
-        settings: XDCSettings,
-        first_epoch: int,
-        state: dict[str, Any] | None,
-    ) -> None:
-        inner = unwrap(model)
-        optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
-        if state is None:
-            started = time.perf_counter()
-            rectified = rectify_labels(model, data, settings.knn_k)
-            changed = float((rectified != data.labels)[data.valid].float().mean())
-            log.event(
-                "rectify",
-                knn_k=settings.knn_k,
-                changed=round(changed, 4),
-                seconds=round(time.perf_counter() - started, 3),
-            )
-            start = first_epoch
-        else:
-            inner.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            rectified = state["rectified"]
-            start = state["epoch"] + 1
-        for epoch in range(start, budget.epochs):
-            gamma = settings.gamma(epoch - first_epoch)
-            losses = train_pass(model, data, epoch, [optimizer], partial(supervised_loss, model, rectified, gamma))
-            log.epoch(epoch, **losses, **({} if settings.hybrid_gamma == 1.0 else {"gamma": gamma}))
-            log.save_checkpoint(
-                {
-                    "phase": "supervised",
-                    "epoch": epoch,
-                    "model": inner.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rectified": rectified,
-                    "torch_rng": torch.get_rng_state(),
-                }
-            )
+    @staticmethod
+    def _rectify(model: nn.Module, data: TrainData, options: XDCOptions, log: RunLog) -> torch.Tensor:
+        """The labels rectified once after the clustering phase, logged as the `rectify` event."""
+        started = time.perf_counter()
+        rectified = rectify_labels(model, data, options.knn_k)
+        changed = float((rectified != data.labels)[data.valid].float().mean())
+        log.event(
+            "rectify",
+            knn_k=options.knn_k,
+            changed=round(changed, 4),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return rectified

@@ -3,19 +3,21 @@ omega-weighted instance-level swapped-prediction loss (eqs. 7-11), and the categ
 tied-weight autoencoder (eqs. 12-15)."""
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avnoisebench.ops import sinkhorn, top_k_neighbours
+from avnoisebench.plugin import sinkhorn, top_k_neighbours
 
-OMEGA_NORMS = ("clip", "affine", "batch_mean", "none")
+OmegaNorm = Literal["clip", "affine", "batch_mean", "none"]
+OMEGA_NORMS: tuple[str, ...] = get_args(OmegaNorm)
 GATHER_BLOCK = 512
 
 
 def _agreement(
-    own: torch.Tensor, other: torch.Tensor, k: int, tau1: float, threshold: float | None, block_size: int
+    own: torch.Tensor, other: torch.Tensor, k: int, tau1: float, threshold: float | None, block_size: int | None
 ) -> torch.Tensor:
     """Mean own-modality S = cos / tau1 of each sample with its k nearest other samples in the other modality (with
     a threshold, only those whose other-modality cosine exceeds it; 0 when none does)."""
@@ -36,10 +38,11 @@ def noise_estimate(
     k: int,
     tau1: float = 1.0,
     threshold: float | None = None,
-    block_size: int = 4096,
+    block_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(omega_v, omega_a), unnormalised: omega_v_i is the mean S(z_v_j, z_v_i) over the k samples j != i whose audio
-    is most similar to i's audio (J_v_i), omega_a_i the mean S(z_a_j, z_a_i) over the video neighbours J_a_i."""
+    is most similar to i's audio (J_v_i), omega_a_i the mean S(z_a_j, z_a_i) over the video neighbours J_a_i; the
+    neighbour search works in tiles of `block_size` rows (None: the largest its memory budget allows)."""
     z_v, z_a = F.normalize(z_v.float(), dim=1), F.normalize(z_a.float(), dim=1)
     return (
         _agreement(z_v, z_a, k, tau1, threshold, block_size),

@@ -9,23 +9,36 @@ labels in the new feature space; one supervised epoch of the hybrid CE (1 - gamm
 """
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Literal, Self
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.harness import Batch, Budget, Method, ModelPredictor, Predictor, RunLog, TrainData
-from avnoisebench.harness.loop import average_gradients, train_pass
-from avnoisebench.harness.method import unwrap
-from avnoisebench.models import FusionHead
-from avnoisebench.ops import knn_rectify
-from avnoisebench.ops.rectify import hybrid_loss, rectification_features
+from avnoisebench.plugin import (
+    AvnbError,
+    Batch,
+    Budget,
+    FusionHead,
+    Method,
+    ModelPredictor,
+    Options,
+    Predictor,
+    RunLog,
+    TrainData,
+    average_gradients,
+    hybrid_loss,
+    knn_rectify,
+    option,
+    rectification_features,
+    train_pass,
+    unwrap,
+)
 from method.losses import (
-    OMEGA_NORMS,
+    OmegaNorm,
     TiedAutoencoder,
     batch_weights,
     category_loss,
@@ -34,44 +47,81 @@ from method.losses import (
     normalise_omega,
 )
 
-ABLATIONS = ("none", "ins", "cat", "full")
-GAMMA_SCHEDULES = ("ramp", "step", "constant")
-KNN_FEATURES = ("concat", "fusion_hidden")
-CAT_AE = ("tied", "identity")
 PAPER_EPOCHS, PAPER_WARMUP, PAPER_RAMP_END = 60, 5, 20
 KINETICS_SCALE_SAMPLES, UCF_K, KINETICS_K = 10_000, 16, 32
 PROJECTION_DIM = 128
+ACCELERATOR_BLOCK_BATCHES = 4
+
+Features = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
-class NTLSettings:
-    """The method's options with every default resolved for one training set and budget."""
+class NTLOptions(Options):
+    """NTL's hyperparameters (docs/methods.md 2.10), its ablations and the flags of the spec's readings (2.11); the
+    None defaults are resolved from the training set and the budget (`resolve`)."""
 
-    ablation: str
-    omega: bool
-    omega_norm: str
-    omega_threshold: float | None
-    k: int
-    k_knn: int
-    knn_features: str
-    tau1: float
-    tau2: float
-    sinkhorn_eps: float
-    sinkhorn_iters: int
-    hard_codes: bool
-    freeze_prototypes: bool
-    ae_hidden: int
-    cat_ae: str
-    literal_eq13_14: bool
-    cat_entropy_reg: float
-    proj_head: bool
-    gamma_schedule: str
-    gamma: float
-    gamma_start: float
-    gamma_end: float
-    warmup_epochs: int
-    gamma_ramp_end: int
-    reuse_knn_features_for_omega: bool
+    method: ClassVar[str] = "ntl"
+
+    ablation: Literal["none", "ins", "cat", "full"] = option(
+        "full", "contrastive losses: none (no contrastive phase), ins (L_ins only), cat (L_cat only), full (both)"
+    )
+    omega: Literal["on", "off"] = option("on", "cross-modal noise estimate omega weighting L_ins; off: every weight 1")
+    omega_norm: OmegaNorm = option(
+        "clip", "omega to a weight: clip to [0, 1], affine (1 + omega) / 2, batch_mean (clip, / batch mean), none"
+    )
+    omega_threshold: float | None = option(
+        None,
+        "threshold mode of eqs. 2-3: only top-k neighbours above this cosine count; none: top-k sets",
+        low=-1,
+        high=1,
+    )
+    k: int | None = option(
+        None, "neighbours for omega; none: 16, or 32 from 10 000 valid samples on (at most N - 1)", low=1
+    )
+    k_knn: int | None = option(None, "neighbours for the k-NN label correction; none: k", low=1)
+    knn_features: Literal["concat", "fusion_hidden"] = option(
+        "concat", "features the correction votes in: [z_v; z_a] / sqrt(2), or the fusion head's last hidden layer"
+    )
+    tau1: float = option(1.0, "temperature of the similarity S = cos / tau1 (omega, L_cat)", low=0, low_open=True)
+    tau2: float = option(0.1, "temperature of the prototype softmax (L_ins, L_cat)", low=0, low_open=True)
+    sinkhorn_eps: float = option(0.05, "Sinkhorn entropic regularisation eps (SwAV)", low=0, low_open=True)
+    sinkhorn_iters: int = option(3, "Sinkhorn iterations (SwAV)", low=1)
+    hard_codes: bool = option(False, "one-hot argmax of the Sinkhorn codes (SeLa-style) instead of soft codes")
+    freeze_prototypes: bool = option(False, "keep the instance prototypes fixed in the first contrastive epoch (SwAV)")
+    ae_hidden: int | None = option(None, "hidden width of the tied autoencoder; none: batch size / 2", low=1)
+    cat_ae: Literal["tied", "identity"] = option("tied", "category autoencoder: tied weights, or identity (ablation)")
+    literal_eq13_14: bool = option(False, "keep the printed denominators of eqs. 13-14 (same-category and self terms)")
+    cat_entropy_reg: float = option(0.0, "weight of Contrastive Clustering's log K - H(marginal) term (0: off)")
+    proj_head: bool = option(False, "SwAV-like projection head d -> d -> 128 for the contrastive losses and omega")
+    gamma_schedule: Literal["ramp", "step", "constant"] = option(
+        "ramp", "gamma after the warm-up: ramp gamma_start -> gamma_end, step at gamma_ramp_end, or constant gamma"
+    )
+    gamma: float = option(0.8, "weight of the corrected labels with gamma_schedule=constant", low=0, high=1)
+    gamma_start: float = option(0.6, "gamma right after the warm-up (ramp, step)", low=0, high=1)
+    gamma_end: float = option(0.8, "gamma from gamma_ramp_end on (ramp, step)", low=0, high=1)
+    warmup_epochs: int | None = option(
+        None, "epochs of plain CE first; none: round(5 x epochs / 60), at least 1, below the epochs", low=0
+    )
+    gamma_ramp_end: int | None = option(
+        None, "epoch where gamma reaches gamma_end; none: round(20 x epochs / 60), at least the warm-up", low=0
+    )
+    reuse_knn_features_for_omega: bool = option(
+        False, "deviation: next epoch's omega from the k-NN pass's features (one feature pass less, stale omega)"
+    )
+    feature_source: Literal["extract", "training_pass"] = option(
+        "extract",
+        "whole-set features for omega and the correction: extract (the spec: a fixed-view eval pass each) or "
+        "training_pass (deviation: those the last training pass computed, no extra pass)",
+    )
+    paper_version: Literal["v1"] = option("v1", "the paper version implemented (later versions changed the method)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reuse_knn_features_for_omega and self.feature_source == "training_pass":
+            raise AvnbError(
+                "ntl option reuse_knn_features_for_omega=true applies to feature_source=extract; with "
+                "feature_source=training_pass no feature pass is left to save"
+            )
 
     @property
     def contrastive(self) -> bool:
@@ -81,11 +131,35 @@ class NTLSettings:
     @property
     def uses_omega(self) -> bool:
         """Whether omega is estimated (it weighs L_ins only)."""
-        return self.omega and self.ablation in ("ins", "full")
+        return self.omega == "on" and self.ablation in ("ins", "full")
 
-    def gamma_at(self, epoch: int) -> float:
-        """gamma of epoch `epoch` (from 0): 0 in the warm-up, then the ramp from gamma_start at the warm-up's end to
-        gamma_end at gamma_ramp_end, the step there, or the constant gamma."""
+    def resolve(self, data: TrainData, budget: Budget) -> Self:
+        """k and k_knn against the valid samples, ae_hidden from the batch size, the warm-up and ramp end scaled from
+        the paper's 60 epochs to the budget."""
+        num_valid = int(data.valid.sum())
+        k = self.k
+        if k is None:
+            k = max(1, min(KINETICS_K if num_valid >= KINETICS_SCALE_SAMPLES else UCF_K, num_valid - 1))
+        k_knn = k if self.k_knn is None else self.k_knn
+        for name, value in (("k", k), ("k_knn", k_knn)):
+            if not 1 <= value < num_valid:
+                raise AvnbError(
+                    f"ntl option {name}={value!r} must be a whole number from 1 to {num_valid - 1} (the valid "
+                    "samples but one)"
+                )
+        epochs = budget.epochs
+        warmup = self.warmup_epochs
+        if warmup is None:
+            warmup = min(max(1, round(PAPER_WARMUP * epochs / PAPER_EPOCHS)), max(epochs - 1, 0))
+        ramp_end = self.gamma_ramp_end
+        if ramp_end is None:
+            ramp_end = max(round(PAPER_RAMP_END * epochs / PAPER_EPOCHS), warmup)
+        ae_hidden = max(1, budget.batch_size // 2) if self.ae_hidden is None else self.ae_hidden
+        return replace(self, k=k, k_knn=k_knn, ae_hidden=ae_hidden, warmup_epochs=warmup, gamma_ramp_end=ramp_end)
+
+    def gamma_at(self, epoch: float) -> float:
+        """gamma of epoch `epoch` (from 0) of resolved options: 0 in the warm-up, then the ramp from gamma_start at
+        the warm-up's end to gamma_end at gamma_ramp_end, the step there, or the constant gamma."""
         if epoch < self.warmup_epochs:
             return 0.0
         if self.gamma_schedule == "constant":
@@ -95,78 +169,22 @@ class NTLSettings:
         progress = min(1.0, (epoch - self.warmup_epochs) / max(self.gamma_ramp_end - self.warmup_epochs, 1))
         return self.gamma_start + (self.gamma_end - self.gamma_start) * progress
 
-    @classmethod
-    def parse(cls, options: dict[str, Any], epochs: int, batch_size: int, num_valid: int) -> "NTLSettings":
-        """Validated settings; unset k, k_knn, ae_hidden, warmup_epochs and gamma_ramp_end get the spec's values,
-        the epoch counts scaled from the paper's 60 epochs to `epochs`."""
-        o = dict(options)
-
-        def refuse(name: str, rule: str) -> AvnbError:
-            return AvnbError(f"ntl option {name}={o[name]!r} {rule}")
-
-        for name, choices in (
-            ("ablation", ABLATIONS),
-            ("omega", ("on", "off")),
-            ("omega_norm", OMEGA_NORMS),
-            ("gamma_schedule", GAMMA_SCHEDULES),
-            ("knn_features", KNN_FEATURES),
-            ("cat_ae", CAT_AE),
-            ("paper_version", ("v1",)),
-        ):
-            if o[name] not in choices:
-                raise refuse(name, f"must be one of {', '.join(choices)}")
-        for name in ("hard_codes", "freeze_prototypes", "literal_eq13_14", "proj_head", "reuse_knn_features_for_omega"):
-            if not isinstance(o[name], bool):
-                raise refuse(name, "must be true or false")
-        for name in ("tau1", "tau2", "sinkhorn_eps"):
-            if isinstance(o[name], bool) or not isinstance(o[name], int | float) or o[name] <= 0:
-                raise refuse(name, "must be a positive number")
-        for name in ("gamma", "gamma_start", "gamma_end"):
-            if isinstance(o[name], bool) or not isinstance(o[name], int | float) or not 0 <= o[name] <= 1:
-                raise refuse(name, "must be a number in [0, 1]")
-        if isinstance(o["cat_entropy_reg"], bool) or not isinstance(o["cat_entropy_reg"], int | float):
-            raise refuse("cat_entropy_reg", "must be a number (0 turns the entropy term off)")
-        threshold = o["omega_threshold"]
-        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)):
-            raise refuse("omega_threshold", "must be a cosine in [-1, 1] or null (top-k neighbour sets)")
-        if o["k"] is None:
-            o["k"] = KINETICS_K if num_valid >= KINETICS_SCALE_SAMPLES else UCF_K
-            o["k"] = max(1, min(o["k"], num_valid - 1))
-        o["k_knn"] = o["k"] if o["k_knn"] is None else o["k_knn"]
-        for name in ("k", "k_knn"):
-            if isinstance(o[name], bool) or not isinstance(o[name], int) or not 1 <= o[name] < num_valid:
-                raise refuse(name, f"must be a whole number from 1 to {num_valid - 1} (the valid samples but one)")
-        o["ae_hidden"] = max(1, batch_size // 2) if o["ae_hidden"] is None else o["ae_hidden"]
-        if o["warmup_epochs"] is None:
-            o["warmup_epochs"] = min(max(1, round(PAPER_WARMUP * epochs / PAPER_EPOCHS)), max(epochs - 1, 0))
-        if o["gamma_ramp_end"] is None:
-            o["gamma_ramp_end"] = max(round(PAPER_RAMP_END * epochs / PAPER_EPOCHS), o["warmup_epochs"])
-        for name in ("sinkhorn_iters", "ae_hidden", "warmup_epochs", "gamma_ramp_end"):
-            least = 0 if name in ("warmup_epochs", "gamma_ramp_end") else 1
-            if isinstance(o[name], bool) or not isinstance(o[name], int) or o[name] < least:
-                raise refuse(name, f"must be a whole number of at least {least}")
-        o["omega"] = o["omega"] == "on"
-        del o["paper_version"]
-        for name in ("tau1", "tau2", "sinkhorn_eps", "gamma", "gamma_start", "gamma_end", "cat_entropy_reg"):
-            o[name] = float(o[name])
-        return cls(**o)
-
 
 class NTLModules(nn.Module):
     """What the contrastive phase trains besides the encoders: unit-norm instance prototypes C and category
     prototypes C' (K x d), the tied autoencoder over batch-size vectors, and the optional projection head."""
 
-    def __init__(self, feature_dim: int, num_classes: int, batch_size: int, settings: NTLSettings, seed: int) -> None:
+    def __init__(self, feature_dim: int, num_classes: int, batch_size: int, options: NTLOptions, seed: int) -> None:
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
-        dim = PROJECTION_DIM if settings.proj_head else feature_dim
+        dim = PROJECTION_DIM if options.proj_head else feature_dim
         self.instance_prototypes = nn.Parameter(F.normalize(torch.randn(num_classes, dim, generator=generator), dim=1))
         self.category_prototypes = nn.Parameter(F.normalize(torch.randn(num_classes, dim, generator=generator), dim=1))
         self.autoencoder = (
-            TiedAutoencoder(batch_size, settings.ae_hidden, generator) if settings.cat_ae == "tied" else nn.Identity()
+            TiedAutoencoder(batch_size, options.ae_hidden, generator) if options.cat_ae == "tied" else nn.Identity()
         )
         self.projection = nn.Identity()
-        if settings.proj_head:
+        if options.proj_head:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
                 self.projection = nn.Sequential(
@@ -187,39 +205,118 @@ class NTLModules(nn.Module):
             prototypes.copy_(F.normalize(prototypes, dim=1))
 
 
+def extract(model: nn.Module, data: TrainData) -> Features:
+    """(f_v, f_a) of every sample from the fixed view (no gradients, eval mode), in blocks of one batch on the CPU,
+    where small tiles stay in cache (the `small` encoders run 15 % faster than in blocks of 256), and of four
+    batches on an accelerator."""
+    on_cpu = torch.device(data.device).type == "cpu"
+    return data.extract_features(unwrap(model), data.batch_size * (1 if on_cpu else ACCELERATOR_BLOCK_BATCHES))
+
+
+class PassFeatures:
+    """The `feature_source=training_pass` deviation: the latest (f_v, f_a) each sample had in a training pass (train
+    mode, that epoch's view, detached), gathered over the processes after each pass; filled once by a whole-set
+    extraction when a sample has none yet."""
+
+    def __init__(self) -> None:
+        self.f_v: torch.Tensor | None = None
+        self.f_a: torch.Tensor | None = None
+        self.filled: torch.Tensor | None = None
+        self.fresh: torch.Tensor | None = None
+
+    def _allocate(self, num_samples: int, dim: int, device: torch.device) -> None:
+        self.f_v, self.f_a = (torch.zeros(num_samples, dim, device=device) for _ in range(2))
+        self.filled = torch.zeros(num_samples, dtype=torch.bool, device=device)
+        self.fresh = torch.zeros(num_samples, dtype=torch.bool, device=device)
+
+    def record(self, num_samples: int, index: torch.Tensor, f_v: torch.Tensor, f_a: torch.Tensor) -> None:
+        """Keep a batch's features (rows `index` of `num_samples`)."""
+        if self.f_v is None:
+            self._allocate(num_samples, f_v.shape[1], f_v.device)
+        index = index.to(f_v.device)
+        self.f_v[index], self.f_a[index] = f_v.detach(), f_a.detach()
+        self.fresh[index] = True
+
+    def end_pass(self) -> None:
+        """Share this pass's rows with every process (each row was computed by one process) and mark them filled."""
+        if self.f_v is None:
+            return
+        if dist.is_initialized():
+            fresh = self.fresh.float()
+            dist.all_reduce(fresh)
+            for features in (self.f_v, self.f_a):
+                part = features * self.fresh[:, None]
+                dist.all_reduce(part)
+                features.copy_(torch.where(fresh[:, None] > 0, part, features))
+            self.fresh = fresh > 0
+        self.filled |= self.fresh
+        self.fresh.zero_()
+
+    def features(self, model: nn.Module, data: TrainData) -> Features:
+        """Every sample's latest features; a whole-set extraction first while a valid sample has none."""
+        if self.f_v is None or not bool(self.filled[data.valid.to(self.filled.device)].all()):
+            f_v, f_a = extract(model, data)
+            self._allocate(len(f_v), f_v.shape[1], f_v.device)
+            self.f_v, self.f_a = f_v, f_a
+            self.filled[data.valid.to(f_v.device)] = True
+        return self.f_v, self.f_a
+
+    def state(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The features as checkpoint state."""
+        return None if self.f_v is None else (self.f_v.cpu(), self.f_a.cpu(), self.filled.cpu())
+
+    def load(self, state: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None, device: str) -> None:
+        """Restore `state()`."""
+        if state is not None:
+            f_v, f_a, filled = state
+            self._allocate(len(f_v), f_v.shape[1], torch.device(device))
+            self.f_v.copy_(f_v)
+            self.f_a.copy_(f_a)
+            self.filled.copy_(filled)
+
+
 def contrastive_step(
-    model: nn.Module, modules: NTLModules, settings: NTLSettings, omega: tuple[torch.Tensor, torch.Tensor], batch: Batch
+    model: nn.Module,
+    modules: NTLModules,
+    options: NTLOptions,
+    omega: Features,
+    batch: Batch,
+    kept: PassFeatures | None = None,
+    num_samples: int = 0,
 ) -> dict[str, torch.Tensor]:
     """L_c = L_ins + L_cat of a batch (or one of them, by ablation) after renormalising the prototypes; the fusion
-    head's output enters with weight 0 (no gradient, yet every parameter stays in DDP's reduction)."""
+    head's output enters with weight 0 (no gradient, yet every parameter stays in DDP's reduction). `kept` keeps the
+    batch's features (of `num_samples`)."""
     modules.renormalise_()
     f_v, f_a, logits = model(batch.video, batch.audio)
+    if kept is not None:
+        kept.record(num_samples, batch.index, f_v, f_a)
     z_v, z_a = modules.embed(f_v), modules.embed(f_a)
     values: dict[str, torch.Tensor] = {}
     loss = 0.0 * logits.sum()
-    if settings.ablation in ("ins", "full"):
-        weights = (batch_weights(w[batch.index].to(f_v.device), settings.omega_norm) for w in omega)
+    if options.ablation in ("ins", "full"):
+        weights = (batch_weights(w[batch.index].to(f_v.device), options.omega_norm) for w in omega)
         values["l_ins"] = instance_loss(
             z_v,
             z_a,
             modules.instance_prototypes,
             *weights,
-            settings.tau2,
-            settings.sinkhorn_eps,
-            settings.sinkhorn_iters,
-            settings.hard_codes,
+            options.tau2,
+            options.sinkhorn_eps,
+            options.sinkhorn_iters,
+            options.hard_codes,
         )
         loss = loss + values["l_ins"]
-    if settings.ablation in ("cat", "full"):
+    if options.ablation in ("cat", "full"):
         parts = category_loss(
             z_v,
             z_a,
             modules.category_prototypes,
             modules.autoencoder,
-            settings.tau1,
-            settings.tau2,
-            settings.literal_eq13_14,
-            settings.cat_entropy_reg,
+            options.tau1,
+            options.tau2,
+            options.literal_eq13_14,
+            options.cat_entropy_reg,
         )
         values.update(l_cat=parts["loss"], l_cat_r=parts["l_r"], l_cat_c=parts["l_c"])
         loss = loss + parts["loss"]
@@ -227,41 +324,45 @@ def contrastive_step(
 
 
 def supervised_step(
-    model: nn.Module, corrected: torch.Tensor | None, gamma: float, batch: Batch
+    model: nn.Module,
+    corrected: torch.Tensor | None,
+    gamma: float,
+    batch: Batch,
+    kept: PassFeatures | None = None,
+    num_samples: int = 0,
 ) -> dict[str, torch.Tensor]:
-    """Eq. 18 on the fusion logits: (1 - gamma) CE(y) + gamma CE(y_hat); plain CE(y) without corrected labels."""
-    logits = model(batch.video, batch.audio)[2]
+    """Eq. 18 on the fusion logits: (1 - gamma) CE(y) + gamma CE(y_hat); plain CE(y) without corrected labels.
+    `kept` keeps the batch's features (of `num_samples`)."""
+    f_v, f_a, logits = model(batch.video, batch.audio)
+    if kept is not None:
+        kept.record(num_samples, batch.index, f_v, f_a)
     if corrected is None:
         return {"loss": F.cross_entropy(logits, batch.label)}
     return {"loss": hybrid_loss(logits, batch.label, corrected[batch.index].to(logits.device), gamma)}
 
 
 @torch.no_grad()
-def estimate_omega(
-    modules: NTLModules, features: tuple[torch.Tensor, torch.Tensor], valid: torch.Tensor, settings: NTLSettings
-) -> tuple[torch.Tensor, torch.Tensor]:
+def estimate_omega(modules: NTLModules, features: Features, valid: torch.Tensor, options: NTLOptions) -> Features:
     """Normalised (omega_v, omega_a) of every sample in index order (0 where media is missing), on the CPU."""
     was_training = modules.training
     modules.eval()
     z_v, z_a = (modules.embed(f[valid.to(f.device)]) for f in features)
     modules.train(was_training)
-    raw = noise_estimate(z_v, z_a, settings.k, settings.tau1, settings.omega_threshold)
+    raw = noise_estimate(z_v, z_a, options.k, options.tau1, options.omega_threshold)
     omega = (torch.zeros(len(valid)), torch.zeros(len(valid)))
     for full, part in zip(omega, raw, strict=True):
-        full[valid] = normalise_omega(part, settings.omega_norm).cpu()
+        full[valid] = normalise_omega(part, options.omega_norm).cpu()
     return omega
 
 
 @torch.no_grad()
-def corrected_labels(
-    model: nn.Module, features: tuple[torch.Tensor, torch.Tensor], data: TrainData, settings: NTLSettings
-) -> torch.Tensor:
+def corrected_labels(model: nn.Module, features: Features, data: TrainData, options: NTLOptions) -> torch.Tensor:
     """y_hat (eq. 17): the majority of the observed labels of each sample's k_knn nearest other samples in
     [z_v; z_a] / sqrt(2) (or the fusion head's last hidden layer), ties to the own label or the most similar
     class; samples without media keep their label."""
     valid = data.valid
     f_v, f_a = (f[valid.to(f.device)] for f in features)
-    if settings.knn_features == "concat":
+    if options.knn_features == "concat":
         points = rectification_features(f_v, f_a)
     else:
         head = unwrap(model).head
@@ -269,7 +370,7 @@ def corrected_labels(
             raise AvnbError("ntl option knn_features=fusion_hidden needs the shared FusionHead (fc1, fc2, out)")
         points = torch.relu(head.fc2(torch.relu(head.fc1(torch.cat([f_v, f_a], dim=1)))))
     corrected = data.labels.clone()
-    corrected[valid] = knn_rectify(points.cpu(), data.labels[valid], settings.k_knn, data.num_classes)
+    corrected[valid] = knn_rectify(points.cpu(), data.labels[valid], options.k_knn, data.num_classes)
     return corrected
 
 
@@ -278,94 +379,63 @@ class NTL(Method):
     supervised epochs on a mix of noisy and k-NN-corrected labels."""
 
     name = "ntl"
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """The spec's hyperparameters (docs/methods.md 2.10) and its ablation and reading flags; null values are
-        resolved from the data and budget (see docs/methods/ntl.md)."""
-        return {
-            "ablation": "full",
-            "omega": "on",
-            "omega_norm": "clip",
-            "omega_threshold": None,
-            "k": None,
-            "k_knn": None,
-            "knn_features": "concat",
-            "tau1": 1.0,
-            "tau2": 0.1,
-            "sinkhorn_eps": 0.05,
-            "sinkhorn_iters": 3,
-            "hard_codes": False,
-            "freeze_prototypes": False,
-            "ae_hidden": None,
-            "cat_ae": "tied",
-            "literal_eq13_14": False,
-            "cat_entropy_reg": 0.0,
-            "proj_head": False,
-            "gamma_schedule": "ramp",
-            "gamma": 0.8,
-            "gamma_start": 0.6,
-            "gamma_end": 0.8,
-            "warmup_epochs": None,
-            "gamma_ramp_end": None,
-            "reuse_knn_features_for_omega": False,
-            "paper_version": "v1",
-        }
+    Options = NTLOptions
+    paper_name = "Ours"
+    order = 100
+    robust = True
 
     def fit(self, model: nn.Module, data: TrainData, budget: Budget, log: RunLog) -> Predictor:
         """Warm-up CE, then per epoch omega, a contrastive epoch, k-NN correction and a hybrid supervised epoch."""
+        o = self.options.resolve(data, budget)
         num_valid = int(data.valid.sum())
-        settings = NTLSettings.parse(self.options, budget.epochs, budget.batch_size, num_valid)
-        if settings.contrastive and num_valid // data.world_size < budget.batch_size:
+        if o.contrastive and num_valid // data.world_size < budget.batch_size:
             raise AvnbError(
                 f"ntl's contrastive phase needs full batches of {budget.batch_size} (the tied autoencoder's input "
                 f"size), but each process has {num_valid // data.world_size} samples; lower the batch size"
             )
         inner = unwrap(model)
-        modules = NTLModules(inner.feature_dim, data.num_classes, budget.batch_size, settings, budget.seed)
+        modules = NTLModules(inner.feature_dim, data.num_classes, budget.batch_size, o, budget.seed)
         modules.to(budget.device)
         supervised = torch.optim.Adam(model.parameters(), lr=budget.lr)
         encoders = [*inner.video_encoder.parameters(), *inner.audio_encoder.parameters()]
         contrastive = torch.optim.Adam([*encoders, *modules.parameters()], lr=budget.lr)
-        start, next_omega = 0, None
-        state = log.load_checkpoint()
-        if state is None:
-            log.event("ntl_settings", paper_version="v1", **asdict(settings))
-        else:
-            inner.load_state_dict(state["model"])
-            modules.load_state_dict(state["modules"])
-            supervised.load_state_dict(state["supervised_optimizer"])
-            contrastive.load_state_dict(state["contrastive_optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            start, next_omega = state["epoch"] + 1, state["next_omega"]
+        kept = PassFeatures() if o.feature_source == "training_pass" else None
+        extra: dict[str, Any] = {"next_omega": None, "pass_features": None}
+        start = log.resume(
+            {"model": model, "modules": modules}, {"supervised": supervised, "contrastive": contrastive}, extra
+        )
+        if start == 0:
+            log.event("ntl_settings", **o.as_dict())
+        if kept is not None:
+            kept.load(extra["pass_features"], budget.device)
+        next_omega = extra["next_omega"]
         for epoch in range(start, budget.epochs):
-            metrics, corrected = {}, None
-            if epoch >= settings.warmup_epochs:
-                if settings.contrastive:
-                    omega = self._omega(model, modules, data, settings, log, epoch, next_omega, metrics)
-                    metrics.update(self._contrastive(model, modules, data, settings, contrastive, epoch, omega))
+            metrics: dict[str, Any] = {"phase": "warm-up" if epoch < o.warmup_epochs else "contrastive+hybrid"}
+            corrected = None
+            if epoch >= o.warmup_epochs:
+                if o.contrastive:
+                    omega = self._omega(model, modules, data, o, log, epoch, next_omega or kept, metrics)
+                    metrics.update(self._contrastive(model, modules, data, o, contrastive, epoch, omega, kept))
                 started = time.perf_counter()
-                features = data.extract_features(inner)
-                corrected = corrected_labels(model, features, data, settings)
-                if settings.uses_omega and settings.reuse_knn_features_for_omega:
-                    next_omega = estimate_omega(modules, features, data.valid, settings)
+                features = kept.features(model, data) if kept else extract(model, data)
+                corrected = corrected_labels(model, features, data, o)
+                if o.uses_omega and o.reuse_knn_features_for_omega:
+                    next_omega = estimate_omega(modules, features, data.valid, o)
                 metrics["knn_s"] = round(time.perf_counter() - started, 3)
                 log.corrected_labels(epoch, corrected)
-            gamma = settings.gamma_at(epoch)
+            gamma = o.gamma_at(epoch)
             started = time.perf_counter()
-            losses = train_pass(model, data, epoch, [supervised], partial(supervised_step, model, corrected, gamma))
+            step = partial(supervised_step, model, corrected, gamma, kept=kept, num_samples=data.num_samples)
+            losses = train_pass(model, data, epoch, [supervised], step)
+            if kept is not None:
+                kept.end_pass()
             metrics.update(losses, gamma=gamma, supervised_s=round(time.perf_counter() - started, 3))
             log.epoch(epoch, **metrics)
-            log.save_checkpoint(
-                {
-                    "epoch": epoch,
-                    "model": inner.state_dict(),
-                    "modules": modules.state_dict(),
-                    "supervised_optimizer": supervised.state_dict(),
-                    "contrastive_optimizer": contrastive.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "next_omega": next_omega,
-                }
+            log.checkpoint(
+                epoch,
+                {"model": model, "modules": modules},
+                {"supervised": supervised, "contrastive": contrastive},
+                {"next_omega": next_omega, "pass_features": kept.state() if kept else None},
             )
         return ModelPredictor(model)
 
@@ -374,17 +444,22 @@ class NTL(Method):
         model: nn.Module,
         modules: NTLModules,
         data: TrainData,
-        settings: NTLSettings,
+        options: NTLOptions,
         log: RunLog,
         epoch: int,
-        reused: tuple[torch.Tensor, torch.Tensor] | None,
+        source: Features | PassFeatures | None,
         metrics: dict[str, Any],
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pass A: this epoch's omega (ones with omega=off or unused), logged with its diagnostics."""
-        if not settings.uses_omega:
+    ) -> Features:
+        """Pass A: this epoch's omega (ones with omega=off or unused), from reused omega, the last training pass's
+        features, or a fresh extraction; logged with its diagnostics."""
+        if not options.uses_omega:
             return torch.ones(data.num_samples), torch.ones(data.num_samples)
         started = time.perf_counter()
-        omega = reused or estimate_omega(modules, data.extract_features(unwrap(model)), data.valid, settings)
+        if isinstance(source, tuple):
+            omega = source
+        else:
+            features = source.features(model, data) if source else extract(model, data)
+            omega = estimate_omega(modules, features, data.valid, options)
         metrics["omega_s"] = round(time.perf_counter() - started, 3)
         for name, scores in (("omega_v", omega[0]), ("omega_a", omega[1]), ("omega", (omega[0] + omega[1]) / 2)):
             log.sample_scores(epoch, name, scores)
@@ -395,13 +470,14 @@ class NTL(Method):
         model: nn.Module,
         modules: NTLModules,
         data: TrainData,
-        settings: NTLSettings,
+        options: NTLOptions,
         optimizer: torch.optim.Optimizer,
         epoch: int,
-        omega: tuple[torch.Tensor, torch.Tensor],
+        omega: Features,
+        kept: PassFeatures | None,
     ) -> dict[str, float]:
         """One contrastive epoch over full batches; with freeze_prototypes, C stays fixed in the first one."""
-        frozen = settings.freeze_prototypes and epoch == settings.warmup_epochs
+        frozen = options.freeze_prototypes and epoch == options.warmup_epochs
 
         def after_backward() -> None:
             average_gradients(modules)
@@ -409,7 +485,9 @@ class NTL(Method):
                 modules.instance_prototypes.grad = None
 
         started = time.perf_counter()
-        step = partial(contrastive_step, model, modules, settings, omega)
+        step = partial(contrastive_step, model, modules, options, omega, kept=kept, num_samples=data.num_samples)
         values = train_pass(model, data, epoch, [optimizer], step, after_backward, drop_last=True)
+        if kept is not None:
+            kept.end_pass()
         values = {f"contrastive_{name}": value for name, value in values.items()}
         return {**values, "contrastive_s": round(time.perf_counter() - started, 3)}
