@@ -28,43 +28,60 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
+Folder = Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build`).")]
+Config = Annotated[str, typer.Option(help="Noise config to train on, e.g. nc30-sym40 (see `avnb info`).")]
+MethodName = Annotated[str, typer.Option(help="Registered method (see `avnb methods`).")]
+MediaRoot = Annotated[Path, typer.Option(help="Media root holding the benchmark's clips.")]
+Track = Annotated[
+    str | None,
+    typer.Option(
+        help="raw: decode every step; cached: decode once into arrays; features: frozen pretrained encoders' features "
+        "(default: the card's protocol)."
+    ),
+]
+Model = Annotated[str | None, typer.Option(help="r2plus1d18-panns22, small or tiny (default: the card's protocol).")]
+Init = Annotated[
+    str | None,
+    typer.Option(
+        help="Initial encoder weights: a file from `avnb pretrain`, a pretraining recipe name, or none "
+        "(default: the card's protocol)."
+    ),
+]
+Epochs = Annotated[int | None, typer.Option(help="Training epochs (default: the card's protocol, else 60).")]
+BatchSize = Annotated[int | None, typer.Option(help="Batch size (default: the card's protocol, else 64).")]
+Seed = Annotated[int, typer.Option(help="Seed of the model's initialisation, batch order and the method.")]
+Device = Annotated[str, typer.Option(help="Torch device: cpu, cuda or cuda:N.")]
+Workers = Annotated[int, typer.Option(help="Decoding worker processes.")]
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option(help="Decoded-clip cache, shared by runs (default: $AVNB_CACHE_DIR or ~/.cache/avnoisebench/clips)."),
+]
+Options = Annotated[
+    list[str] | None,
+    typer.Option("--option", help="Method option key=value, repeatable (`avnb methods --options M`)."),
+]
+DEFAULT_MEDIA_ROOT = Path("avnb-data/media")
+
+
 @user_errors
 def train(
-    folder: Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build`).")],
-    config: Annotated[str, typer.Option(help="Noise config to train on, e.g. nc30-sym40 (see `avnb info`).")],
-    method: Annotated[str, typer.Option(help="Registered method (see `avnb methods`).")],
+    folder: Folder,
+    config: Config,
+    method: MethodName,
     out: Annotated[Path, typer.Option(help="Run folder to write (must be empty, or --resume / --overwrite).")],
-    media_root: Annotated[Path, typer.Option(help="Media root holding the benchmark's clips.")] = Path(
-        "avnb-data/media"
-    ),
-    track: Annotated[
-        str | None,
-        typer.Option(help="raw: decode every step; cached: decode once into arrays (default: the card's protocol)."),
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="r2plus1d18-panns22, small or tiny (default: the card's protocol).")
-    ] = None,
-    init: Annotated[
-        str | None,
-        typer.Option(
-            help="Initial encoder weights: a file from `avnb pretrain`, a pretraining recipe name, or none "
-            "(default: the card's protocol)."
-        ),
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the card's protocol, else 60).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the card's protocol, else 64).")] = None,
+    media_root: MediaRoot = DEFAULT_MEDIA_ROOT,
+    track: Track = None,
+    model: Model = None,
+    init: Init = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
     lr: Annotated[
         float | None, typer.Option(help="Adam learning rate (default: the card's protocol, else 5e-5).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the model's initialisation, batch order and the method.")] = 0,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or cuda:N.")] = "cpu",
-    workers: Annotated[int, typer.Option(help="Decoding worker processes.")] = 0,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Decoded-clip cache, shared by runs (default: $AVNB_CACHE_DIR or ~/.cache/avnoisebench/clips)."
-        ),
-    ] = None,
+    seed: Seed = 0,
+    device: Device = "cpu",
+    workers: Workers = 0,
+    cache_dir: CacheDirOption = None,
     frames: Annotated[int | None, typer.Option(help="Frames per clip (default: the benchmark's, else 8).")] = None,
     stride: Annotated[
         float | None, typer.Option(help="Seconds between frames (default: the benchmark's, else 0.25).")
@@ -74,10 +91,7 @@ def train(
         int | None, typer.Option(help="Resize the short side to this (default: the benchmark's, else 128).")
     ] = None,
     crop: Annotated[int | None, typer.Option(help="Square crop size (default: the benchmark's, else 112).")] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", help="Method option key=value, repeatable (`avnb methods --options M`)."),
-    ] = None,
+    option: Options = None,
     visual_weights: Annotated[
         Path | None, typer.Option(help="Local torchvision R(2+1)D-18 weights (paper model only).")
     ] = None,
@@ -128,6 +142,64 @@ def train(
 
 
 app.command()(train)
+
+
+@app.command("select-lr")
+@user_errors
+def select_lr_command(
+    folder: Folder,
+    config: Config,
+    method: MethodName,
+    lr: Annotated[list[float], typer.Option("--lr", help="A candidate learning rate (repeat for each).")],
+    holdout: Annotated[float, typer.Option(help="Share of the training clips held out (per observed class).")] = 0.1,
+    media_root: MediaRoot = DEFAULT_MEDIA_ROOT,
+    track: Track = None,
+    model: Model = None,
+    init: Init = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    seed: Seed = 0,
+    device: Device = "cpu",
+    workers: Workers = 0,
+    cache_dir: CacheDirOption = None,
+    option: Options = None,
+    quiet: Quiet = False,
+) -> None:
+    """Choose a learning rate on the training split only: train at each candidate on the training clips minus a
+    held-out slice and keep the rate whose predictions agree best with the slice's observed (noisy) labels."""
+    from avnoisebench.harness.selection import select_lr
+    from avnoisebench.harness.settings import plan_run
+
+    settings = plan_run(
+        folder,
+        config,
+        method,
+        out=None,
+        media_root=media_root,
+        options=parse_options(option or []),
+        track=track,
+        model=model,
+        init=init,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr[0],
+        seed=seed,
+        device=device,
+        workers=workers,
+        cache_dir=cache_dir,
+    )
+    with ConsoleProgress(console, quiet) as progress, interrupted("select-lr", lambda: "nothing was kept"):
+        choice = select_lr(settings, lr, holdout, progress)
+    table = Table("lr", "held-out accuracy (observed labels, %)", title=f"{method} on {settings.folder.name} {config}")
+    for score in choice.scores:
+        table.add_row(f"{score.lr:g}", f"{score.heldout_accuracy:.2f}")
+    console.print(table)
+    console.print(
+        f"chosen lr {choice.chosen:g} (trained on {choice.trained_on} clips, {choice.heldout} held out; "
+        f"{settings.epochs} epochs, {settings.track} track, {settings.model}, init {settings.init.record.short})",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _kept(out: Path) -> str:

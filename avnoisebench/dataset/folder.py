@@ -231,6 +231,11 @@ class BenchmarkFolder:
         """A split's manifest as a pandas DataFrame (class names as a categorical `class_name`)."""
         return self.manifest(config, split).to_pandas()
 
+    def clip_paths(self, split: str) -> dict[str, str]:
+        """clip_id -> media path of a split's clips; reads those two columns only (no label, no pairing)."""
+        table = self.manifest(self.config_names[0], split, ["clip_id", "path"])
+        return dict(zip(table["clip_id"].to_pylist(), table["path"].to_pylist(), strict=True))
+
     @cached_property
     def clips(self) -> pa.Table:
         """Every clip of the folder (train and test) with its media path, source window and split, by clip_id."""

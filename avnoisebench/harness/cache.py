@@ -7,8 +7,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from torch.utils.data import DataLoader
@@ -21,7 +23,7 @@ from avnoisebench.media.status import record_decode_failure
 from avnoisebench.progress import SILENT, Progress
 
 META = "meta.json"
-ARRAYS = ("video.npy", "logmel.npy", "valid.npy", "has_audio.npy")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class CachedClips:
     has_audio: np.ndarray
     clean_labels: list[int]
     nc_flags: list[bool] | None
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class CacheEntry:
     """One cached split as `avnb cache list` shows it."""
 
     path: Path
+    kind: str
     benchmark: str
     split: str
     clips: int
@@ -68,6 +72,27 @@ def _identity(batch: list) -> list:
     return batch
 
 
+def cache_entry(target: Path, load: Callable[[Path], T | None], write: Callable[[Path], None]) -> T:
+    """A finished cache entry loaded, or written into a temporary sibling, renamed into place and loaded (a damaged
+    entry, one that does not load, is written again; readers of the old files keep them until they let go)."""
+    loaded = load(target)
+    if loaded is not None:
+        return loaded
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    loaded = load(target)
+    if loaded is None:
+        raise OSError(f"the cache entry {target} could not be read back after it was written")
+    return loaded
+
+
 def cache_split(
     folder: BenchmarkFolder,
     config: str,
@@ -82,14 +107,25 @@ def cache_split(
     a damaged cache entry is decoded again."""
     views = decoding if split == "test" else decoding.with_sampling(num_views=1)
     dataset = ClipDataset(folder, config, split, media_root, mode="eval", sampling=views.sampling, audio=views.audio)
-    target = cache_root / f"{folder.name}-{split}-{cache_key(dataset, folder.lock_sha256, split, views)}"
-    loaded = _load(target, dataset)
-    if loaded is None:
-        _build(dataset, folder, split, views, target, workers, progress)
-        loaded = _load(target, dataset)
-    if loaded is None:
-        raise OSError(f"the cache at {target} could not be read back after it was written")
-    return loaded
+    return cache_clips(dataset, folder, split, views, cache_root, workers, progress)
+
+
+def cache_clips(
+    dataset: ClipDataset,
+    folder: BenchmarkFolder,
+    split: str,
+    decoding: Decoding,
+    cache_root: Path,
+    workers: int = 0,
+    progress: Progress = SILENT,
+) -> CachedClips:
+    """The cached arrays of an eval-mode ClipDataset (its views as `decoding` gives them), decoded on first use."""
+    key = f"{folder.name}-{split}-{cache_key(dataset, folder.lock_sha256, split, decoding)}"
+    return cache_entry(
+        cache_root / key,
+        lambda path: _load(path, dataset),
+        lambda tmp: _write(dataset, folder, split, decoding, tmp, workers, progress),
+    )
 
 
 def _load(target: Path, dataset: ClipDataset) -> CachedClips | None:
@@ -105,6 +141,7 @@ def _load(target: Path, dataset: ClipDataset) -> CachedClips | None:
             has_audio=np.load(target / "has_audio.npy"),
             clean_labels=dataset.clean_labels,
             nc_flags=dataset.nc_flags,
+            key=target.name,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -112,58 +149,51 @@ def _load(target: Path, dataset: ClipDataset) -> CachedClips | None:
     return cached if sizes == {len(dataset)} and cached.clip_ids == dataset.clip_ids else None
 
 
-def _build(
+def _write(
     dataset: ClipDataset,
     folder: BenchmarkFolder,
     split: str,
     decoding: Decoding,
-    target: Path,
+    tmp: Path,
     workers: int,
     progress: Progress,
 ) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     sampling, audio = decoding.sampling, decoding.audio
     n, v, size = len(dataset), sampling.num_views, sampling.crop
-    try:
-        video = np.lib.format.open_memmap(
-            tmp / "video.npy", mode="w+", dtype=np.uint8, shape=(n, v, 3, sampling.num_frames, size, size)
-        )
-        logmel = np.lib.format.open_memmap(
-            tmp / "logmel.npy", mode="w+", dtype=np.float16, shape=(n, v, audio.num_frames, audio.n_mels)
-        )
-        valid, has_audio = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        loader = DataLoader(dataset, batch_size=1, num_workers=workers, collate_fn=_identity)
-        task = progress.task(f"decode {folder.name} {split}", n, "clips")
-        for position, (sample,) in enumerate(loader):
-            if isinstance(sample, ClipSample):
-                video[position] = sample.video.numpy()
-                logmel[position] = sample.logmel.numpy()
-                valid[position], has_audio[position] = True, sample.has_audio
-            elif isinstance(sample, SkippedClip):
-                record_decode_failure(dataset.media_root, sample.clip_id, sample.category, sample.message)
-                progress.note(f"skipped {sample.clip_id}: {sample.category} ({sample.message})")
-            task.advance(failed=not valid[position])
-        task.close()
-        video.flush()
-        logmel.flush()
-        np.save(tmp / "valid.npy", valid)
-        np.save(tmp / "has_audio.npy", has_audio)
-        meta = {
-            "benchmark": folder.name,
-            "lock_sha256": folder.lock_sha256,
-            "split": split,
-            "decoding": asdict(decoding),
-            "clip_ids": dataset.clip_ids,
-            "valid": int(valid.sum()),
-            "created": time.time(),
-        }
-        (tmp / META).write_text(json.dumps(meta))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    video = np.lib.format.open_memmap(
+        tmp / "video.npy", mode="w+", dtype=np.uint8, shape=(n, v, 3, sampling.num_frames, size, size)
+    )
+    logmel = np.lib.format.open_memmap(
+        tmp / "logmel.npy", mode="w+", dtype=np.float16, shape=(n, v, audio.num_frames, audio.n_mels)
+    )
+    valid, has_audio = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    loader = DataLoader(dataset, batch_size=1, num_workers=workers, collate_fn=_identity)
+    task = progress.task(f"decode {folder.name} {split}", n, "clips")
+    for position, (sample,) in enumerate(loader):
+        if isinstance(sample, ClipSample):
+            video[position] = sample.video.numpy()
+            logmel[position] = sample.logmel.numpy()
+            valid[position], has_audio[position] = True, sample.has_audio
+        elif isinstance(sample, SkippedClip):
+            record_decode_failure(dataset.media_root, sample.clip_id, sample.category, sample.message)
+            progress.note(f"skipped {sample.clip_id}: {sample.category} ({sample.message})")
+        task.advance(failed=not valid[position])
+    task.close()
+    video.flush()
+    logmel.flush()
+    np.save(tmp / "valid.npy", valid)
+    np.save(tmp / "has_audio.npy", has_audio)
+    meta = {
+        "kind": "clips",
+        "benchmark": folder.name,
+        "lock_sha256": folder.lock_sha256,
+        "split": split,
+        "decoding": asdict(decoding),
+        "clip_ids": dataset.clip_ids,
+        "valid": int(valid.sum()),
+        "created": time.time(),
+    }
+    (tmp / META).write_text(json.dumps(meta))
 
 
 def list_caches(cache_root: Path) -> list[CacheEntry]:
@@ -178,6 +208,7 @@ def list_caches(cache_root: Path) -> list[CacheEntry]:
         entries.append(
             CacheEntry(
                 path.parent,
+                meta.get("kind", "clips"),
                 meta.get("benchmark", "?"),
                 meta.get("split", "?"),
                 len(meta.get("clip_ids", [])),

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from avnoisebench.harness.cache import CachedClips
+from avnoisebench.harness.features import CachedFeatures
 from avnoisebench.loaders.clips import ClipDataset, collate_clips
 from avnoisebench.media.decode import normalize_video
 from avnoisebench.media.status import record_decode_failure
@@ -42,6 +43,20 @@ class CachedSource:
             rows = np.sort(chunk)
             video = normalize_video(torch.from_numpy(np.ascontiguousarray(self.cache.video[rows, 0])))
             audio = torch.from_numpy(np.ascontiguousarray(self.cache.logmel[rows, 0])).float()
+            yield torch.from_numpy(rows), video, audio
+
+
+class FeatureSource:
+    """Batches of the features track: the frozen encoders' feature vectors of one fixed view per sample."""
+
+    def __init__(self, features: CachedFeatures) -> None:
+        self.features = features
+
+    def batches(self, chunks: list[np.ndarray], epoch: int | None) -> Iterator[tuple[torch.Tensor, ...]]:
+        for chunk in chunks:
+            rows = np.sort(chunk)
+            video = torch.from_numpy(np.ascontiguousarray(self.features.video[rows, 0]))
+            audio = torch.from_numpy(np.ascontiguousarray(self.features.audio[rows, 0]))
             yield torch.from_numpy(rows), video, audio
 
 

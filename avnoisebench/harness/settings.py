@@ -45,7 +45,7 @@ class TrainSettings:
     config: str
     method: Method
     media_root: Path
-    out: Path
+    out: Path | None
     track: str
     model: str
     init: Init
@@ -198,7 +198,7 @@ def plan_run(
     folder: str | Path | BenchmarkFolder,
     config: str,
     method: str | Method,
-    out: Path,
+    out: Path | None,
     media_root: Path,
     options: dict[str, Any] | None = None,
     track: str | None = None,
@@ -251,7 +251,7 @@ def plan_run(
         config=config,
         method=chosen,
         media_root=Path(media_root),
-        out=Path(out),
+        out=None if out is None else Path(out),
         track=track,
         model=model,
         init=resolve_init(init, bench, model, visual_weights, audio_weights),

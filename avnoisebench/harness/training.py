@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.harness.cache import CachedClips, cache_split
-from avnoisebench.harness.data import CachedSource, RawSource, TrainData
+from avnoisebench.harness.data import CachedSource, FeatureSource, RawSource, TrainData
+from avnoisebench.harness.features import CachedFeatures, feature_split
 from avnoisebench.harness.method import Predictor
 from avnoisebench.harness.runlog import RunLog
 from avnoisebench.harness.settings import TrainSettings
@@ -49,8 +50,36 @@ def cached(settings: TrainSettings, split: str, progress: Progress = SILENT) -> 
     )
 
 
+def frozen_features(settings: TrainSettings, split: str, progress: Progress = SILENT) -> CachedFeatures:
+    """The features track's vectors of a split: the initial encoders' features of its decoded clips."""
+    clips = cached(settings, split, progress)
+    return feature_split(
+        clips,
+        backbone(settings),
+        settings.model,
+        settings.init.record.sha256,
+        settings.cache_dir,
+        settings.folder.name,
+        split,
+        progress,
+    )
+
+
 def initial_model(settings: TrainSettings) -> AVModel:
-    """The model of the run with its initial weights (seeded; pretrained encoders where the settings name them)."""
+    """The model the method trains, seeded: the encoders with their initial weights, or on the features track MLP
+    projections (fresh) over the frozen encoders' features, each with a fresh fusion head."""
+    if settings.track == "features":
+        dims = {
+            "video_dim": backbone(settings).video_encoder.out_dim,
+            "audio_dim": backbone(settings).audio_encoder.out_dim,
+        }
+        torch.manual_seed(settings.seed)
+        return build_model("mlp", settings.folder.num_classes, **dims)
+    return backbone(settings)
+
+
+def backbone(settings: TrainSettings) -> AVModel:
+    """The run's model with its initial weights (seeded; pretrained encoders where the settings name them)."""
     torch.manual_seed(settings.seed)
     model = build_model(settings.model, settings.folder.num_classes)
     init = settings.init
@@ -77,6 +106,10 @@ def train_data(settings: TrainSettings, rank: int, world: int) -> tuple[TrainDat
         cache = cached(settings, "train")
         truth = HiddenTruth.from_lists(cache.labels, cache.clean_labels, cache.nc_flags, cache.valid)
         return TrainData(cache.labels, cache.valid, CachedSource(cache), **common), truth
+    if settings.track == "features":
+        features = frozen_features(settings, "train")
+        truth = HiddenTruth.from_lists(features.labels, features.clean_labels, features.nc_flags, features.valid)
+        return TrainData(features.labels, features.valid, FeatureSource(features), **common), truth
     sampling, audio = settings.decoding.sampling, settings.decoding.audio
     args = (settings.folder, settings.config, "train", settings.media_root)
     train = ClipDataset(*args, mode="train", sampling=sampling, audio=audio, seed=settings.seed)
@@ -86,10 +119,14 @@ def train_data(settings: TrainSettings, rank: int, world: int) -> tuple[TrainDat
     return TrainData(train.labels, valid, RawSource(train, fixed, settings.workers), **common), truth
 
 
-def _scores(predictor: Predictor, video: torch.Tensor, audio: torch.Tensor, device: str) -> np.ndarray:
+def _scores(
+    predictor: Predictor, video: torch.Tensor, audio: torch.Tensor, device: str, clips: bool = True
+) -> np.ndarray:
+    """(n, V, K) scores of n clips' V views (uint8 clips normalised first; feature vectors as they are)."""
     views = video.shape[1]
-    flat_video = normalize_video(video.reshape(-1, *video.shape[2:])).to(device)
-    logits = predictor(flat_video, audio.reshape(-1, *audio.shape[2:]).float().to(device))
+    flat_video = video.reshape(-1, *video.shape[2:])
+    flat_video = normalize_video(flat_video) if clips else flat_video.float()
+    logits = predictor(flat_video.to(device), audio.reshape(-1, *audio.shape[2:]).float().to(device))
     return logits.reshape(-1, views, logits.shape[-1]).float().cpu().numpy()
 
 
@@ -109,17 +146,19 @@ def predict_test(settings: TrainSettings, predictor: Predictor) -> tuple[list[st
     )
     scores = np.zeros((len(test), sampling.num_views, settings.folder.num_classes), dtype=np.float32)
     scored = np.zeros(len(test), dtype=bool)
-    if settings.track == "cached":
-        cache = cached(settings, "test")
-        rows = np.flatnonzero(cache.valid)
+    if settings.track in ("cached", "features"):
+        arrays = cached(settings, "test") if settings.track == "cached" else frozen_features(settings, "test")
+        audio = arrays.logmel if settings.track == "cached" else arrays.audio
+        rows = np.flatnonzero(arrays.valid)
         position = {clip: p for p, clip in enumerate(test.clip_ids)}
         for chunk in np.array_split(rows, max(1, len(rows) // 8)):
-            targets = [position[cache.clip_ids[r]] for r in chunk]
+            targets = [position[arrays.clip_ids[r]] for r in chunk]
             scores[targets] = _scores(
                 predictor,
-                torch.from_numpy(np.ascontiguousarray(cache.video[chunk])),
-                torch.from_numpy(np.ascontiguousarray(cache.logmel[chunk])),
+                torch.from_numpy(np.ascontiguousarray(arrays.video[chunk])),
+                torch.from_numpy(np.ascontiguousarray(audio[chunk])),
                 settings.device,
+                clips=settings.track == "cached",
             )
             scored[targets] = True
     else:
@@ -143,6 +182,8 @@ def run_training(
 ) -> Path:
     """Train `settings.method` and write the run folder (config, metrics log, checkpoint, test predictions); the
     folder is owned by this process while it runs, and removed again if the run fails before its first epoch."""
+    if settings.out is None:
+        raise ValueError("run_training needs settings with a run folder (out)")
     rank, world = distributed_context()
     run = RunFolder.create(settings.out, settings.record(), resume, overwrite) if rank == 0 else RunFolder(settings.out)
     try:
@@ -157,9 +198,9 @@ def run_training(
 
 
 def _train(settings: TrainSettings, run: RunFolder, rank: int, world: int, resume: bool, progress: Progress) -> None:
-    if settings.track == "cached" and rank == 0:
+    if settings.track in ("cached", "features") and rank == 0:
         for split in ("train", "test"):
-            cached(settings, split, progress)
+            (cached if settings.track == "cached" else frozen_features)(settings, split, progress)
     if world > 1:
         dist.barrier()
     model = initial_model(settings).to(settings.device)

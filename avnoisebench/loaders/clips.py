@@ -91,14 +91,52 @@ class ClipDataset(Dataset):
         normalize: bool = False,
         only_available: bool = True,
     ) -> None:
-        if mode not in MODES:
-            raise AvnbError(f"mode {mode!r} is unknown; use 'train' (one random clip) or 'eval' (all views)")
-        bench, media_root = open_folder(folder), Path(media_root)
-        sampling, audio = sampling or bench.decoding.sampling, audio or bench.decoding.audio
+        bench = open_folder(folder)
         table = bench.manifest(config, split)
         columns = ["clip_id", "audio_clip_id", "label", "clean_label"]
         rows = table.select(columns + (["nc_flag"] if "nc_flag" in table.column_names else [])).to_pylist()
         paths = dict(zip(*bench.clips.select(["clip_id", "path"]).to_pydict().values(), strict=True))
+        self._setup(
+            bench, rows, paths, Path(media_root), mode, sampling, audio, backend, seed, normalize, only_available
+        )
+        self.nc_flags = [rows[i]["nc_flag"] for i in self.indices] if "nc_flag" in table.column_names else None
+
+    @classmethod
+    def unlabelled(
+        cls,
+        folder: str | Path | BenchmarkFolder,
+        split: str,
+        media_root: str | Path,
+        sampling: ClipSampling | None = None,
+        audio: LogMelConfig | None = None,
+    ) -> "ClipDataset":
+        """Every clip of a split with its own audio track and no label (`label` -1): what label-free pretraining
+        decodes. Only the clips' ids and media paths are read, never a label or an audio-visual pairing."""
+        bench = open_folder(folder)
+        paths = bench.clip_paths(split)
+        rows = [{"clip_id": clip, "audio_clip_id": clip, "label": -1, "clean_label": -1} for clip in paths]
+        dataset = cls.__new__(cls)
+        dataset._setup(bench, rows, paths, Path(media_root), "eval", sampling, audio, "auto", 0, False, True)
+        dataset.nc_flags = None
+        return dataset
+
+    def _setup(
+        self,
+        bench: BenchmarkFolder,
+        rows: list[dict],
+        paths: dict[str, str],
+        media_root: Path,
+        mode: str,
+        sampling: ClipSampling | None,
+        audio: LogMelConfig | None,
+        backend: str,
+        seed: int,
+        normalize: bool,
+        only_available: bool,
+    ) -> None:
+        if mode not in MODES:
+            raise AvnbError(f"mode {mode!r} is unknown; use 'train' (one random clip) or 'eval' (all views)")
+        sampling, audio = sampling or bench.decoding.sampling, audio or bench.decoding.audio
         present = available_clips(bench, media_root) if only_available else set(paths)
         usable = [row["clip_id"] in present and row["audio_clip_id"] in present for row in rows]
         keep = [i for i, ok in enumerate(usable) if ok]
@@ -109,7 +147,6 @@ class ClipDataset(Dataset):
         self.labels = [rows[i]["label"] for i in keep]
         self.clean_labels = [rows[i]["clean_label"] for i in keep]
         self.audio_clip_ids = [rows[i]["audio_clip_id"] for i in keep]
-        self.nc_flags = [rows[i]["nc_flag"] for i in keep] if "nc_flag" in table.column_names else None
         self.video_paths = [media_path(media_root, paths[rows[i]["clip_id"]]) for i in keep]
         self.audio_paths = [media_path(media_root, paths[rows[i]["audio_clip_id"]]) for i in keep]
         self.mode, self.sampling, self.audio, self.backend = mode, sampling, audio, backend
