@@ -1,23 +1,21 @@
 """The harness's diagnostics hooks: hidden truth, corrected-label accuracy, per-sample scores with ROC-AUC against
 the mismatch flags, their score files and the Fig. 8 style histogram."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.plot import score_histogram_png
-from avnoisebench.harness import RunLog
-from avnoisebench.harness.run import METRICS, SCORES, read_sample_scores
 from avnoisebench.harness.truth import HiddenTruth, roc_auc
+from avnoisebench.plugin import AvnbError, RunLog
+from avnoisebench.report.plot import score_histogram_png
+from avnoisebench.runs.folder import RunFolder
 
 
 def events(run: Path) -> list[dict]:
     """The event lines of a run's metrics log."""
-    return [r for r in map(json.loads, (run / METRICS).read_text().splitlines()) if "event" in r]
+    return [r for r in RunFolder(run).metrics() if "event" in r]
 
 
 def pairwise_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -63,14 +61,14 @@ def test_sample_scores_log_the_auc_for_matched_pairs_and_keep_the_last_epochs_fi
     first, second = events(tmp_path)
     assert first["auc_matched_vs_mismatched"] == pytest.approx(4 / 6) and second["auc_matched_vs_mismatched"] == 1.0
     assert second["mean"] == pytest.approx(np.mean([0.9, 0.8, 0.1, 0.7, 0.2]))
-    saved = read_sample_scores(tmp_path, "omega")
+    saved = RunFolder(tmp_path).scores("omega")
     assert saved.epoch == 1 and saved.scores[4] == pytest.approx(0.2)
     assert saved.nc_flags.tolist() == [False, False, True, False, True, False]
     assert saved.label_noisy.tolist() == [False, False, True, False, True, False]
     assert saved.valid.tolist() == [True] * 5 + [False]
     assert score_histogram_png(saved).startswith(b"\x89PNG")
-    with pytest.raises(AvnbError, match="logged scores omega"):
-        read_sample_scores(tmp_path, "weights")
+    with pytest.raises(AvnbError, match="no per-sample scores named 'weights' \\(it kept: omega\\)"):
+        RunFolder(tmp_path).scores("weights")
 
 
 def test_without_truth_or_on_other_ranks_the_hooks_still_work(tmp_path: Path) -> None:
@@ -80,7 +78,7 @@ def test_without_truth_or_on_other_ranks_the_hooks_still_work(tmp_path: Path) ->
     plain.sample_scores(0, "omega", torch.tensor([0.25, 0.75]))
     [event] = events(tmp_path / "plain")
     assert event == {**event, "score": "omega", "mean": 0.5} and "auc_matched_vs_mismatched" not in event
-    saved = read_sample_scores(tmp_path / "plain", "omega")
+    saved = RunFolder(tmp_path / "plain").scores("omega")
     assert saved.nc_flags is None and saved.label_noisy is None
     assert score_histogram_png(saved).startswith(b"\x89PNG")
     (tmp_path / "rank1").mkdir()
@@ -90,7 +88,7 @@ def test_without_truth_or_on_other_ranks_the_hooks_still_work(tmp_path: Path) ->
     assert list((tmp_path / "rank1").iterdir()) == []
     with pytest.raises(ValueError, match="score name"):
         plain.sample_scores(0, "../omega", torch.zeros(2))
-    assert not (tmp_path / SCORES / "omega.npz").exists()
+    assert RunFolder(tmp_path / "plain").score_names() == ["omega"] and not (tmp_path / "plain" / "omega.npz").exists()
 
 
 def test_truth_needs_one_value_per_sample() -> None:
