@@ -1,25 +1,22 @@
 """G-Blend and the unimodal references: the weight rule and its guard rails, the held-out split, the blended loss, the
 toy estimate (a memorisable, uninformative modality gets no weight), resume, and a run through the harness."""
 
-import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from harnesskit import TensorSource, build_bench, run_settings
+from harnesskit import TensorSource, run_settings
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.evaluate import evaluate_run
-from avnoisebench.harness import Budget, RunLog, TrainData
+from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.registry import load_method
-from avnoisebench.harness.run import METRICS
-from avnoisebench.harness.train import run_training
+from avnoisebench.harness.training import run_training
 from avnoisebench.models import build_model
+from avnoisebench.plugin import AvnbError, Budget, RunLog, TrainData
+from avnoisebench.runs.folder import RunFolder
 from baselines.gblend import (
     BRANCHES,
     GBlend,
@@ -33,15 +30,6 @@ from baselines.late_fusion import LateFusion
 from baselines.unimodal import AudioOnly, VideoOnly
 
 CLASSES = 4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors on a shared 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def toy(n: int, seed: int, video_noise: float = 2.5, code_dim: int = 512) -> tuple[torch.Tensor, ...]:
@@ -64,7 +52,6 @@ def toy_model(seed: int = 0) -> torch.nn.Module:
 
 
 def toy_fit(method, run_dir: Path, data: TrainData | None = None, epochs: int = 20, log: RunLog | None = None):
-    run_dir.mkdir(exist_ok=True)
     budget = Budget(epochs, 32, 3e-3, "cpu", 0)
     return method.fit(toy_model(), data or toy_data(), budget, log or RunLog(run_dir))
 
@@ -75,8 +62,7 @@ def clean_accuracy(predictor) -> float:
 
 
 def events(run_dir: Path) -> list[dict]:
-    lines = [json.loads(line) for line in (run_dir / METRICS).read_text().splitlines()]
-    return [{k: v for k, v in line.items() if k != "time"} for line in lines]
+    return [{k: v for k, v in line.items() if k != "time"} for line in RunFolder(run_dir).metrics()]
 
 
 # --- the weight rule ---------------------------------------------------------------------------------------------
@@ -188,9 +174,9 @@ class StopAfter(RunLog):
         super().__init__(run_dir)
         self.stop = stop
 
-    def save_checkpoint(self, state: dict) -> None:
-        super().save_checkpoint(state)
-        if state["epoch"] == self.stop:
+    def checkpoint(self, epoch, modules, optimizers, extra=None) -> None:
+        super().checkpoint(epoch, modules, optimizers, extra)
+        if epoch == self.stop:
             raise KeyboardInterrupt
 
 
@@ -198,8 +184,12 @@ class StopAfter(RunLog):
 def test_online_run_resumed_after_interruption_equals_the_uninterrupted_one(tmp_path: Path, stop: int) -> None:
     options = {"mode": "online", "first_super_epoch": 2, "super_epoch": 2, "refit_epochs": 3}
     reference = toy_fit(GBlend(**options), tmp_path / "a", epochs=5)
+    interrupted = StopAfter(tmp_path / "b", stop)
     with pytest.raises(KeyboardInterrupt):
-        toy_fit(GBlend(**options), tmp_path / "b", epochs=5, log=StopAfter(tmp_path / "b", stop))
+        toy_fit(GBlend(**options), tmp_path / "b", epochs=5, log=interrupted)
+    interrupted.folder.release()
+    state = RunFolder(tmp_path / "b").load_checkpoint()
+    assert state["epoch"] == stop and set(state["extra"]) == {"weights", "estimated_at"}
     resumed = toy_fit(GBlend(**options), tmp_path / "b", epochs=5, log=RunLog(tmp_path / "b", resume=True))
     assert events(tmp_path / "a") == events(tmp_path / "b")
     assert [e["epoch"] for e in events(tmp_path / "a") if e.get("event") == "gblend-estimate"] == [0, 2, 4]
@@ -207,15 +197,22 @@ def test_online_run_resumed_after_interruption_equals_the_uninterrupted_one(tmp_
     assert torch.equal(reference(video, audio), resumed(video, audio))
 
 
-def test_options_are_checked() -> None:
-    with pytest.raises(AvnbError, match="mode='sometimes' is not one of offline, online"):
+def test_options_are_checked_at_construction() -> None:
+    with pytest.raises(AvnbError, match="gblend option mode='sometimes': choose one of offline, online"):
         GBlend(mode="sometimes")
-    with pytest.raises(AvnbError, match="estimate_epochs=0 must be a whole number"):
+    with pytest.raises(AvnbError, match="gblend option estimate_epochs=0 is out of range; allowed: >= 1"):
         GBlend(estimate_epochs=0)
+    with pytest.raises(AvnbError, match="estimate_epochs='ten': give a whole number"):
+        GBlend(estimate_epochs="ten")
     with pytest.raises(AvnbError, match="needs mode=offline"):
         GBlend(mode="online", train_on_holdout=True)
-    with pytest.raises(AvnbError, match="0 < holdout < 1"):
+    with pytest.raises(AvnbError, match=r"holdout=1.5 is out of range; allowed: \(0, 1\)"):
         GBlend(holdout=1.5)
+    with pytest.raises(AvnbError, match=r"epsilon=0 is out of range; allowed: > 0"):
+        GBlend(epsilon=0)
+    options = GBlend(holdout="0.1", train_on_holdout="true", refit_epochs="0").options
+    assert (options.holdout, options.train_on_holdout, options.refit_epochs) == (0.1, True, 0)
+    assert (GBlend.paper_name, GBlend.order, GBlend.robust) == ("G-Blend", 10, False)
 
 
 def test_unimodal_references_use_only_their_modality(tmp_path: Path) -> None:
@@ -231,22 +228,15 @@ def test_unimodal_references_use_only_their_modality(tmp_path: Path) -> None:
 # --- through the harness -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    return build_bench(tmp_path_factory.mktemp("gblend"))
-
-
-def test_gblend_learns_on_synthetic_av(bench: tuple[Path, Path], tmp_path: Path) -> None:
-    folder, media = bench
+def test_gblend_learns_on_synthetic_av(synthetic_bench: tuple[Path, Path], tmp_path: Path) -> None:
     settings = run_settings(
-        bench,
+        synthetic_bench,
         tmp_path / "run",
         config="sym20",
         method="gblend",
         epochs=6,
         cache_dir=tmp_path / "cache",
-        method_options={"estimate_epochs": 2},
+        options={"estimate_epochs": 2},
     )
     run = run_training(settings)
     log = events(run)
@@ -259,14 +249,35 @@ def test_gblend_learns_on_synthetic_av(bench: tuple[Path, Path], tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_gblend_under_ddp_on_two_cpu_processes(bench: tuple[Path, Path], tmp_path: Path) -> None:
-    folder, media = bench
+def test_gblend_under_ddp_on_two_cpu_processes(synthetic_bench: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, media = synthetic_bench
     run = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    command += ["-m", "avnoisebench.train", str(folder), "--config", "clean", "--method", "gblend", "--out", str(run)]
+    command += [
+        "-m",
+        "avnoisebench",
+        "train",
+        str(folder),
+        "--config",
+        "clean",
+        "--method",
+        "gblend",
+        "--out",
+        str(run),
+    ]
     command += ["--media-root", str(media), "--track", "cached", "--model", "small", "--epochs", "2"]
     command += ["--batch-size", "16", "--lr", "0.003", "--frames", "4", "--stride", "0.5", "--views", "3"]
-    command += ["--short-side", "40", "--crop", "32", "--cache-dir", str(tmp_path / "cache")]
+    command += [
+        "--short-side",
+        "40",
+        "--crop",
+        "32",
+        "--init",
+        "none",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     command += ["--option", "estimate_epochs=1", "--option", "refit_epochs=2"]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
