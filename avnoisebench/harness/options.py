@@ -61,61 +61,72 @@ def _type_name(kind: Any) -> str:
     return " | ".join(names) + (" | none" if nullable else "")
 
 
+def _convert_member(member: Any, value: Any) -> Any:
+    """`value` as one member type of an annotation holds it; raises ValueError saying what it wanted."""
+    if typing.get_origin(member) is Literal:
+        choices = typing.get_args(member)
+        if value in choices:
+            return value
+        raise ValueError(f"choose one of {', '.join(map(str, choices))}")
+    if member is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError("give true or false")
+    if member is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value.strip())
+        raise ValueError("give a whole number")
+    if member is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ValueError("give a number")
+    if member is str and isinstance(value, str):
+        return value
+    raise ValueError(f"expected {_type_name(member)}")
+
+
 def _convert(kind: Any, value: Any) -> Any:
-    """`value` as the annotation `kind` holds it (strings from the CLI are parsed); raises ValueError otherwise."""
+    """`value` as the annotation `kind` holds it, trying each member of a union in turn (strings from the CLI are
+    parsed); raises ValueError when no member takes it."""
     members, nullable = _parts(kind)
     if value is None or (isinstance(value, str) and value.strip().lower() in _NONE and nullable):
         if nullable:
             return None
         raise ValueError("none is not allowed")
+    problems = []
     for member in members:
-        if typing.get_origin(member) is Literal:
-            choices = typing.get_args(member)
-            if value in choices:
-                return value
-            raise ValueError(f"choose one of {', '.join(map(str, choices))}")
-        if member is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-                return value.strip().lower() in _TRUE
-            raise ValueError("give true or false")
-        if member is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if isinstance(value, str):
-                try:
-                    return int(value.strip())
-                except ValueError:
-                    pass
-            raise ValueError("give a whole number")
-        if member is float:
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-            if isinstance(value, str):
-                try:
-                    return float(value.strip())
-                except ValueError:
-                    pass
-            raise ValueError("give a number")
-        if member is str:
-            if isinstance(value, str):
-                return value
-            raise ValueError("give a string")
-    raise ValueError(f"expected {_type_name(kind)}")
+        try:
+            return _convert_member(member, value)
+        except ValueError as exc:
+            problems.append(str(exc))
+    raise ValueError(" or ".join(dict.fromkeys(problems)))
 
 
 def _allowed(meta: Mapping[str, Any], kind: Any) -> str:
+    """The values a field takes: its choices, its numeric range, and none where allowed."""
     members, nullable = _parts(kind)
-    if typing.get_origin(members[0]) is Literal:
-        return ", ".join(map(str, typing.get_args(members[0]))) + (", none" if nullable else "")
-    low, high = meta.get("low"), meta.get("high")
-    if low is None and high is None:
-        return "any" + (" (or none)" if nullable else "")
-    left = "any" if low is None else f"{'(' if meta['low_open'] else '['}{low:g}"
-    right = "" if high is None else f"{high:g}{')' if meta['high_open'] else ']'}"
-    text = f"{left}, {right}" if high is not None else (f"> {low:g}" if meta["low_open"] else f">= {low:g}")
-    return text + (" (or none)" if nullable else "")
+    parts = [str(c) for m in members if typing.get_origin(m) is Literal for c in typing.get_args(m)]
+    if any(m in (int, float) for m in members):
+        low, high = meta.get("low"), meta.get("high")
+        if low is None and high is None:
+            parts.insert(0, "any number")
+        elif high is None:
+            parts.insert(0, f"> {low:g}" if meta["low_open"] else f">= {low:g}")
+        else:
+            left = "any" if low is None else f"{'(' if meta['low_open'] else '['}{low:g}"
+            parts.insert(0, f"{left}, {high:g}{')' if meta['high_open'] else ']'}")
+    if not parts:
+        parts.append("true or false" if bool in members else "any")
+    return ", ".join(parts) + (", none" if nullable else "")
 
 
 def _in_range(value: Any, meta: Mapping[str, Any]) -> bool:
