@@ -1,19 +1,18 @@
 """AdaMML: Gumbel decisions, gated fusion, usage cost, temperature and phase schedule, and a harness run."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from harnesskit import TensorSource, build_bench, run_settings
+from harnesskit import TensorSource, run_settings
 
-from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.evaluate import evaluate_run
-from avnoisebench.harness import Budget, RunLog, TrainData
-from avnoisebench.harness.run import CHECKPOINT, METRICS
-from avnoisebench.harness.train import TrainSettings, run_training
+from avnoisebench.evaluation.scoring import evaluate_run
+from avnoisebench.harness.settings import TrainSettings
+from avnoisebench.harness.training import run_training
 from avnoisebench.models import build_model
+from avnoisebench.plugin import AvnbError, Budget, RunLog, TrainData
+from avnoisebench.runs.folder import RunFolder
 from baselines.adamml import (
     AdaMML,
     AdaMMLParts,
@@ -140,35 +139,38 @@ def test_the_predictor_follows_the_learned_policy() -> None:
     assert torch.allclose(logits, audio_only, atol=1e-6)
 
 
-def test_bad_options_are_refused() -> None:
-    with pytest.raises(AvnbError, match="penalty='l1' is unknown; use one of blockdrop, mean"):
+def test_bad_options_are_refused_at_construction() -> None:
+    with pytest.raises(AvnbError, match="adamml option penalty='l1': choose one of blockdrop, mean"):
         AdaMML(penalty="l1")
-    with pytest.raises(AvnbError, match="segments=0 must be a positive integer"):
+    with pytest.raises(AvnbError, match="adamml option segments=0 is out of range; allowed: >= 1"):
         AdaMML(segments=0)
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    return build_bench(tmp_path_factory.mktemp("adamml"))
+    with pytest.raises(AvnbError, match=r"adamml option policy_scale=1.5 is out of range; allowed: \(0, 1\]"):
+        AdaMML(policy_scale=1.5)
+    with pytest.raises(AvnbError, match="adamml option temperature='hot': give a number"):
+        AdaMML(temperature="hot")
+    with pytest.raises(AvnbError, match="must be >= 0, not all 0"):
+        AdaMML(warmup_epochs=0, alternate_epochs=0, finetune_epochs=0)
+    assert AdaMML(segments="4", eval_decisions="sample").options.segments == 4
+    assert (AdaMML.paper_name, AdaMML.order, AdaMML.robust) == ("AdaMML", 50, False)
 
 
 def settings(bench: tuple[Path, Path], out: Path, **overrides) -> TrainSettings:
-    return run_settings(bench, out, **{"method": "adamml", "epochs": 6, "method_options": OPTIONS, **overrides})
+    return run_settings(bench, out, **{"method": "adamml", "epochs": 6, "options": OPTIONS, **overrides})
 
 
 def epochs_logged(run: Path) -> list[dict]:
-    return [r for r in map(json.loads, (run / METRICS).read_text().splitlines()) if "epoch" in r]
+    return RunFolder(run).epochs()
 
 
 def untimed(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "time"} for r in epochs_logged(run)]
 
 
-def test_adamml_learns_on_synthetic_av_and_logs_usage(bench, tmp_path: Path) -> None:
-    run = run_training(settings(bench, tmp_path / "run"))
+def test_adamml_learns_on_synthetic_av_and_logs_usage(synthetic_bench, tmp_path: Path) -> None:
+    run = run_training(settings(synthetic_bench, tmp_path / "run"))
     log = epochs_logged(run)
     assert [r["epoch"] for r in log] == list(range(6))
+    assert [r["phase"] for r in log] == ["warmup"] + ["alternate"] * 3 + ["finetune"] * 2
     assert all(0.0 <= r[f"usage_{m}"] <= 1.0 for r in log for m in ("video", "audio"))
     assert [r["temperature"] for r in log] == pytest.approx([5.0 * 0.965 ** min(max(e - 1, 0), 3) for e in range(6)])
     assert evaluate_run(run).record.metrics["V@1"] > 50.0
@@ -185,32 +187,39 @@ def toy(n: int) -> tuple[TrainData, torch.Tensor, torch.Tensor]:
     return TrainData(labels.tolist(), np.ones(n, dtype=bool), TensorSource(video, audio), 4, 16, 0), video, audio
 
 
-def fit_toy(method: AdaMML, n: int, epochs: int, run: Path, resume: bool = False) -> AdaMMLPredictor:
+def fit_toy(method: AdaMML, n: int, epochs: int, log: RunLog) -> AdaMMLPredictor:
     data, _, _ = toy(n)
     torch.manual_seed(0)
-    run.mkdir(exist_ok=True)
-    return method.fit(build_model("small", 4), data, Budget(epochs, 16, 3e-3, "cpu", 0), RunLog(run, resume=resume))
+    try:
+        return method.fit(build_model("small", 4), data, Budget(epochs, 16, 3e-3, "cpu", 0), log)
+    finally:
+        log.folder.release()
 
 
-def test_resume_after_interruption_equals_the_uninterrupted_run(tmp_path: Path) -> None:
-    reference = fit_toy(AdaMML(**OPTIONS), 32, 2, tmp_path / "a")
+class StopAfter(RunLog):
+    """A run log that interrupts the run once the checkpoint of epoch `stop` is written."""
 
-    class Interrupted(AdaMML):
-        def fit(self, model, data, budget, log):
-            save = log.save_checkpoint
+    def __init__(self, run: Path, stop: int) -> None:
+        super().__init__(run)
+        self.stop = stop
 
-            def save_then_stop(state):
-                save(state)
-                raise KeyboardInterrupt
+    def checkpoint(self, epoch, modules, optimizers, extra=None) -> None:
+        super().checkpoint(epoch, modules, optimizers, extra)
+        if epoch == self.stop:
+            raise KeyboardInterrupt
 
-            log.save_checkpoint = save_then_stop
-            return super().fit(model, data, budget, log)
 
+@pytest.mark.parametrize("stop", [0, 1])
+def test_resume_after_interruption_equals_the_uninterrupted_run(tmp_path: Path, stop: int) -> None:
+    """3 epochs: alternate, alternate, fine-tune. Interrupted within the alternating phase (the Gumbel generator
+    mid-stream) or right before the fine-tuning (its fresh optimisers), the resumed run equals the whole one."""
+    reference = fit_toy(AdaMML(**OPTIONS), 32, 3, RunLog(tmp_path / "a"))
     with pytest.raises(KeyboardInterrupt):
-        fit_toy(Interrupted(**OPTIONS), 32, 2, tmp_path / "b")
-    resumed = fit_toy(AdaMML(**OPTIONS), 32, 2, tmp_path / "b", resume=True)
+        fit_toy(AdaMML(**OPTIONS), 32, 3, StopAfter(tmp_path / "b", stop))
+    assert set(RunFolder(tmp_path / "b").load_checkpoint()["extra"]) == {"gumbel_rng"}
+    resumed = fit_toy(AdaMML(**OPTIONS), 32, 3, RunLog(tmp_path / "b", resume=True))
     assert untimed(tmp_path / "b") == untimed(tmp_path / "a")
-    a, b = (torch.load(r / CHECKPOINT, weights_only=False)["adamml"] for r in (tmp_path / "a", tmp_path / "b"))
+    a, b = (RunFolder(r).load_checkpoint()["modules"]["adamml"] for r in (tmp_path / "a", tmp_path / "b"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     _, video, audio = toy(32)
     assert torch.equal(reference(video, audio), resumed(video, audio))
@@ -219,7 +228,7 @@ def test_resume_after_interruption_equals_the_uninterrupted_run(tmp_path: Path) 
 @pytest.mark.slow
 def test_toy_noise_audio_with_a_large_audio_cost_is_switched_off_without_losing_accuracy(tmp_path: Path) -> None:
     method = AdaMML(policy_backbone="small", lambda_video=0.05, lambda_audio=5.0)
-    predictor = fit_toy(method, 96, 8, tmp_path)
+    predictor = fit_toy(method, 96, 8, RunLog(tmp_path))
     last = epochs_logged(tmp_path)[-1]
     assert last["usage_audio"] < 0.05 and last["usage_video"] > 0.9
     _, video, audio = toy(96)

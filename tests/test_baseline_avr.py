@@ -1,24 +1,22 @@
 """AV-R: ISTA sparse coding over memory banks, its step size, the dissimilarity term, the blend, gradients through
 the unrolled solver, and a short two-stage run on synthetic-av with resume."""
 
-import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import torch
-from harnesskit import build_bench, run_settings
+from harnesskit import run_settings
 
 import baselines.avr as avr
-from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.evaluate import evaluate_run
-from avnoisebench.harness import Batch
+from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.registry import load_method
-from avnoisebench.harness.run import METRICS, PREDICTIONS
-from avnoisebench.harness.train import TrainSettings, run_training
+from avnoisebench.harness.settings import TrainSettings
+from avnoisebench.harness.training import run_training
 from avnoisebench.models import build_model
+from avnoisebench.plugin import AvnbError, Batch
+from avnoisebench.runs.folder import RunFolder
 from baselines.avr import (
     AVR,
     IstaSettings,
@@ -32,15 +30,6 @@ from baselines.avr import (
 )
 
 EPOCHS = 6
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a small shared CPU machine these tiny models run several times faster so."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def dictionary(atoms: int, dim: int, seed: int = 0, norm: float = 4.0) -> torch.Tensor:
@@ -163,43 +152,40 @@ def test_gradients_flow_through_the_unrolled_ista_unless_detached() -> None:
     assert through_codes.norm() > 0.1 * weights.norm()
 
 
-def test_registered_and_bad_options_are_refused() -> None:
-    assert load_method("avr") is AVR
-    with pytest.raises(AvnbError, match="mix=1.5"):
+def test_registered_and_bad_options_are_refused_at_construction() -> None:
+    assert load_method("avr") is AVR and (AVR.paper_name, AVR.order, AVR.robust) == ("AV-R", 40, False)
+    with pytest.raises(AvnbError, match=r"avr option mix=1.5 is out of range; allowed: \[0, 1\]"):
         AVR(mix=1.5)
-    with pytest.raises(AvnbError, match="ista_step='fast'"):
+    with pytest.raises(AvnbError, match="avr option ista_step='fast': choose one of spectral, published"):
         AVR(ista_step="fast")
-    with pytest.raises(AvnbError, match="bank_size='many', sparsity='none'"):
-        AVR(bank_size="many", sparsity="none")
+    with pytest.raises(AvnbError, match="avr option bank_size='many': give a whole number"):
+        AVR(bank_size="many")
+    with pytest.raises(AvnbError, match=r"stage1_fraction=1 is out of range; allowed: \(0, 1\)"):
+        AVR(stage1_fraction=1)
     with pytest.raises(AvnbError, match="at least 2 epochs"):
-        AVR().stage1_epochs(1)
-    assert [AVR().stage1_epochs(e) for e in (2, 8, 60)] == [1, 4, 30]
-    assert AVR(stage1_fraction=0.9).stage1_epochs(4) == 3
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    return build_bench(tmp_path_factory.mktemp("avr"))
+        AVR().options.stage1_epochs(1)
+    assert [AVR().options.stage1_epochs(e) for e in (2, 8, 60)] == [1, 4, 30]
+    assert AVR(stage1_fraction="0.9").options.stage1_epochs(4) == 3
 
 
 def settings(bench: tuple[Path, Path], out: Path) -> TrainSettings:
-    return run_settings(bench, out, method="avr", epochs=EPOCHS, cache_dir=out.parent / "cache")
+    return run_settings(bench, out, method="avr", epochs=EPOCHS)
 
 
 def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / METRICS).read_text().splitlines()]
+    return RunFolder(run).metrics()
 
 
 @pytest.fixture(scope="module")
-def reference_run(bench, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run_training(settings(bench, tmp_path_factory.mktemp("avr-runs") / "reference"))
+def reference_run(synthetic_bench, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_training(settings(synthetic_bench, tmp_path_factory.mktemp("avr-runs") / "reference"))
 
 
 def test_two_stage_run_learns_on_synthetic_av(reference_run: Path) -> None:
     log = metrics(reference_run)
     epochs = [r for r in log if "epoch" in r]
     assert [r["stage"] for r in epochs] == [1] * (EPOCHS // 2) + [2] * (EPOCHS // 2)
+    assert [r["phase"] for r in epochs] == ["stage 1"] * (EPOCHS // 2) + ["stage 2"] * (EPOCHS // 2)
     [banks] = [r for r in log if r.get("event") == "memory_banks"]
     assert banks["size"] == 80 and banks["step_video"] > 0 and banks["step_audio"] > 0
     assert epochs[-1]["ce"] < epochs[0]["ce"] / 2
@@ -210,7 +196,7 @@ def test_two_stage_run_learns_on_synthetic_av(reference_run: Path) -> None:
 
 
 def test_resume_in_stage_2_ends_where_the_uninterrupted_run_does(
-    bench, reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic_bench, reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = avr.train_pass
     calls = []
@@ -224,10 +210,11 @@ def test_resume_in_stage_2_ends_where_the_uninterrupted_run_does(
     monkeypatch.setattr(avr, "train_pass", interrupted)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_training(settings(bench, run))
+        run_training(settings(synthetic_bench, run))
     assert [r["stage"] for r in metrics(run) if "epoch" in r][-1] == 2
     monkeypatch.setattr(avr, "train_pass", real)
-    run_training(settings(bench, run), resume=True)
+    assert RunFolder(run).load_checkpoint()["extra"]["banks"]["video"][0].shape[0] == 80
+    run_training(settings(synthetic_bench, run), resume=True)
     losses = [[r["loss"] for r in metrics(r) if "epoch" in r] for r in (reference_run, run)]
     assert losses[0] == losses[1]
-    assert pq.read_table(reference_run / PREDICTIONS).equals(pq.read_table(run / PREDICTIONS))
+    assert pq.read_table(RunFolder(reference_run).predictions).equals(pq.read_table(RunFolder(run).predictions))

@@ -1,23 +1,21 @@
 """MRL: the RC loss and its gradient, the MC loss's properties, unit-norm centres, robustness of RC on a noisy toy,
 resume, and a learning run on synthetic-av through the harness."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from harnesskit import TensorSource, build_bench, run_settings
+from harnesskit import TensorSource, run_settings
 
 import baselines.mrl as mrl
-from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.evaluate import evaluate_run
-from avnoisebench.harness import Budget, RunLog, TrainData
+from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.registry import load_method
-from avnoisebench.harness.run import METRICS
-from avnoisebench.harness.train import run_training
+from avnoisebench.harness.training import run_training
 from avnoisebench.models import build_model
+from avnoisebench.plugin import AvnbError, Budget, RunLog, TrainData
+from avnoisebench.runs.folder import RunFolder
 from baselines.mrl import MRL, ClassCentres, mc_loss, orthogonal_centres, rc_loss
 
 
@@ -134,8 +132,10 @@ def memory_fit(run: Path, epochs: int, resume: bool = False, **options) -> mrl.M
     data = TrainData(labels.tolist(), np.ones(48, bool), TensorSource(video, audio), 3, batch_size=16, seed=0)
     torch.manual_seed(0)
     model = build_model("mlp", 3, feature_dim=8, video_dim=12, audio_dim=10)
-    run.mkdir(exist_ok=True)
-    return MRL(**options).fit(model, data, Budget(epochs, 16, 1e-2), RunLog(run, resume=resume))
+    log = RunLog(run, resume=resume)
+    predictor = MRL(**options).fit(model, data, Budget(epochs, 16, 1e-2), log)
+    log.folder.release()
+    return predictor
 
 
 def test_centres_are_unit_columns_at_every_forward_and_after_training(tmp_path: Path, monkeypatch) -> None:
@@ -163,35 +163,24 @@ def test_resume_ends_where_the_uninterrupted_run_ends(tmp_path: Path) -> None:
     assert torch.equal(whole(video, audio), resumed(video, audio))
 
 
-def test_options_are_checked() -> None:
-    assert load_method("mrl") is MRL and MRL().options["beta"] == 0.7
-    with pytest.raises(AvnbError, match="beta=1.5 must be a number in"):
+def test_options_are_checked_at_construction() -> None:
+    assert load_method("mrl") is MRL and MRL().options.beta == 0.7
+    assert (MRL.paper_name, MRL.order, MRL.robust) == ("MRL", 20, True)
+    with pytest.raises(AvnbError, match=r"mrl option beta=1.5 is out of range; allowed: \[0, 1\]"):
         MRL(beta=1.5)
-    with pytest.raises(AvnbError, match="tau2=0 must be a positive number"):
+    with pytest.raises(AvnbError, match="mrl option tau2=0 is out of range; allowed: > 0"):
         MRL(tau2=0)
-    with pytest.raises(AvnbError, match="fusion_head='yes' must be true or false"):
-        MRL(fusion_head="yes")
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """synthetic-av with 4 classes, 20 train and 8 test clips each (chance is 25 %)."""
-    return build_bench(tmp_path_factory.mktemp("mrl"))
+    with pytest.raises(AvnbError, match="mrl option fusion_head='maybe': give true or false"):
+        MRL(fusion_head="maybe")
+    with pytest.raises(AvnbError, match="mrl option tau1='warm': give a number"):
+        MRL(tau1="warm")
+    assert MRL(fusion_head="yes", beta="0.5").options == mrl.MRLOptions(fusion_head=True, beta=0.5)
 
 
 @pytest.mark.parametrize("options", [{}, {"fusion_head": True}], ids=["centres", "fusion-head"])
-def test_mrl_learns_on_synthetic_av_with_forty_percent_noise(bench, tmp_path: Path, options: dict) -> None:
-    folder, media = bench
-    settings = run_settings(
-        bench,
-        tmp_path / "run",
-        config="sym40",
-        method="mrl",
-        epochs=15,
-        cache_dir=folder.parent / "cache",
-        method_options=options,
-    )
+def test_mrl_learns_on_synthetic_av_with_forty_percent_noise(synthetic_bench, tmp_path: Path, options: dict) -> None:
+    settings = run_settings(synthetic_bench, tmp_path / "run", config="sym40", method="mrl", epochs=15, options=options)
     run = run_training(settings)
-    losses = [r["loss"] for r in map(json.loads, (run / METRICS).read_text().splitlines()) if "epoch" in r]
+    losses = [r["loss"] for r in RunFolder(run).epochs()]
     assert len(losses) == 15 and losses[-1] < losses[0]
     assert evaluate_run(run).record.metrics["V@1"] > 50.0
