@@ -1,12 +1,13 @@
 """Exact k-NN label rectification (`avnoisebench.ops.knn_rectify`) versus scikit-learn's brute-force cosine
 NearestNeighbors on the same seeded random features, measured in the same run.
 
-Each side runs in its own subprocess (so neither one's memory shows in the other's) and reports the seconds of the
-search (ours: neighbours and vote, i.e. knn_rectify; scikit-learn: fit and kneighbors, the point itself excluded), its
-process's peak resident memory (VmHWM) and the threads it used. Then the parent prints the speed ratio
-scikit-learn / ours (target >= 3 at a peak of at most 1 GB for N = 20,000, d = 1,024, k = 16) and the neighbour
-agreement: a row agrees when both neighbour sets are the same, or when both are top-k sets by exact float64 cosine up
-to --tolerance (ties), and the rectified labels when the vote uses scikit-learn's neighbours instead.
+Each side runs in its own subprocess (so neither one's memory shows in the other's) and reports the wall and CPU
+seconds (all threads) of the search (ours: neighbours and vote, i.e. knn_rectify; scikit-learn: fit and kneighbors,
+the point itself excluded), its process's peak resident memory (VmHWM) and the threads it used. Then the parent prints
+the speed ratio scikit-learn / ours (target >= 3 at a peak of at most 1 GB for N = 20,000, d = 1,024, k = 16), the
+same ratio in CPU seconds, the load average around the run, and the neighbour agreement: a row agrees when both
+neighbour sets are the same, or when both are top-k sets by exact float64 cosine up to --tolerance (ties); and the
+rectified labels when the vote uses scikit-learn's neighbours instead.
 
     python bench/knn.py [--n 20000] [--dim 1024] [--k 16] [--classes 100] [--seed 0] [--backend auto]
 """
@@ -14,6 +15,7 @@ to --tolerance (ties), and the rectified labels when the vote uses scikit-learn'
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,12 @@ def peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def cpu_seconds() -> float:
+    """User and system CPU seconds this process (all its threads) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def prepare_ours(x: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> Callable[[], dict]:
@@ -86,12 +94,11 @@ def worker(args: argparse.Namespace) -> None:
     x, labels = features_and_labels(args.n, args.dim, args.classes, args.seed)
     run = prepare_ours(x, labels, args) if args.worker == "ours" else prepare_sklearn(x, args)
     before = peak_mb()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     arrays = run()
-    seconds = time.perf_counter() - started
-    info = {"seconds": seconds, "before_mb": before, "peak_mb": peak_mb()} | threads_and_engine(
-        args.worker, args.backend
-    )
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+    info = {"seconds": seconds, "cpu_seconds": cpu, "before_mb": before, "peak_mb": peak_mb()}
+    info |= threads_and_engine(args.worker, args.backend)
     out = Path(args.out)
     np.savez(out / f"{args.worker}.npz", **arrays)
     (out / f"{args.worker}.json").write_text(json.dumps(info))
@@ -133,7 +140,7 @@ def vote_with(x: np.ndarray, index: np.ndarray, labels: np.ndarray, classes: int
 def describe(name: str, info: dict) -> str:
     """One line of a side's numbers."""
     return (
-        f"{name:<13} {info['seconds']:7.2f} s   peak {info['peak_mb']:5.0f} MB"
+        f"{name:<13} {info['seconds']:7.2f} s (CPU {info['cpu_seconds']:6.2f} s)   peak {info['peak_mb']:5.0f} MB"
         f" (before the call {info['before_mb']:.0f})   {info['threads']} threads, {info['engine']}"
     )
 
@@ -173,6 +180,8 @@ def main() -> None:
     print(f"neighbour sets: {same}/{args.n} identical, {tied} more equal up to ties, {args.n - same - tied} differ")
     print(f"rectified labels from scikit-learn's neighbours: {labels_equal}/{args.n} equal to ours")
     met = ratio >= TARGET_RATIO and our_info["peak_mb"] <= TARGET_PEAK_MB
+    cpu_ratio = their_info["cpu_seconds"] / our_info["cpu_seconds"]
+    print(f"CPU-time ratio scikit-learn / ours: {cpu_ratio:.2f} (less sensitive to other load on the machine)")
     print(
         f"ratio scikit-learn / ours: {ratio:.2f} (target >= {TARGET_RATIO:g} at <= {TARGET_PEAK_MB} MB peak: "
         f"{'met' if met else 'missed'})"

@@ -9,6 +9,8 @@ selection costs about one pass over the tile plus small top-k calls.
 """
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from importlib.util import find_spec
 
 import numpy as np
@@ -97,6 +99,20 @@ def _multiply(rows: torch.Tensor, columns: torch.Tensor, out: torch.Tensor) -> t
         np.matmul(rows.numpy(), columns.numpy().T, out=out.numpy())
         return out
     return torch.matmul(rows, columns.t(), out=out)
+
+
+@contextmanager
+def _cpu_threads() -> Iterator[None]:
+    """The matmuls on torch's thread count of BLAS threads, the selection between them on one torch thread: BLAS
+    workers keep spinning for a while after each matmul, and torch threads contending with them on the same cores ran
+    the whole search 2x slower on the loaded 2-core development machine."""
+    threads = torch.get_num_threads()
+    with threadpool_limits(threads, user_api="blas"):
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
 
 def _unit_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
@@ -202,7 +218,7 @@ def top_k_neighbours(
         column_side = row_side if keys is None else block_size_for(memory_bytes, count)
     base = _unit_rows(features if keys is None else keys, -(-count // column_side) * column_side)
     query = base if keys is None else _unit_rows(features, len(features))
-    with threadpool_limits(torch.get_num_threads(), user_api="blas"):
+    with _cpu_threads() if base.is_cpu else nullcontext():
         return _Tiles(query, base, count, k, symmetric=keys is None).run(row_side, column_side)
 
 
