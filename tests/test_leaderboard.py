@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
 from avnoisebench.evaluation.results import ResultRecord, append_result
-from avnoisebench.report.entries import aggregate, build_leaderboard
+from avnoisebench.report.entries import aggregate, best_metrics, build_leaderboard
 from avnoisebench.report.leaderboard import output_format, render, to_csv, to_html, to_markdown
 from avnoisebench.report.plot import Series
+from avnoisebench.report.reading import chance_text
 from avnoisebench.report.reference import PAPER_RESULTS, paper_results
 from avnoisebench.report.study import noise_series
 
@@ -81,21 +82,96 @@ def test_mean_and_sample_std_over_seeds() -> None:
 
 def test_markdown_tables() -> None:
     text = to_markdown(build_leaderboard(HANDMADE))
-    headings = re.findall(r"^## (.+)$", text, flags=re.M)
-    assert headings == ["ucf101-av (lock aaaaaaaaaaaa)", *PAPER_BENCHMARKS[1:], "evalbench (lock bbbbbbbbbbbb)"]
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)  # the logged builds first, then the paper's others
+    assert headings == ["ucf101-av (lock aaaaaaaaaaaa)", "evalbench (lock bbbbbbbbbbbb)", *PAPER_BENCHMARKS[1:]]
     assert "| config | method | setup | track | seeds | C@1 | C@5 | V@1 |" in text
     ucf = text.split("## ")[1]
     rows = [line for line in ucf.splitlines() if line.startswith("| sym20 |")]
-    assert rows[:3] == [
-        "| sym20 | mine |  | raw | 2 | 71.00 ± 1.41 | 91.00 ± 1.41 | 81.00 ± 1.41 |",
+    assert rows[:3] == [  # the best measured entry of each column in bold, never a paper row
+        "| sym20 | mine |  | raw | 2 | **71.00 ± 1.41** | **91.00 ± 1.41** | **81.00 ± 1.41** |",
         "| sym20 | late-fusion |  | cached | 3 | 61.00 ± 1.00 | 80.00 ± 0.00 | 72.00 ± 2.00 |",
         "| sym20 | G-Blend (paper) |  |  |  | 76.90 | 91.46 | 81.52 |",
     ]
     assert [r.split(" | ")[1] for r in rows[2:]] == [f"{m} (paper)" for m in PAPER_METHODS]
     assert "| sym40 | late-fusion |  | cached | 1 | 50.00 ± — | 75.00 ± — | 55.00 ± — |" in ucf
-    configs = [line.split(" | ")[0].lstrip("| ") for line in ucf.splitlines()[4:] if line.startswith("| ")]
+    configs = [line.split(" | ")[0].lstrip("| ") for line in ucf.splitlines()[5:] if line.startswith("| ")]
     assert list(dict.fromkeys(configs)) == PAPER_CONFIGS
-    assert "| clean | late-fusion |  | cached | 1 | 40.00 ± — | 70.00 ± — | 45.00 ± — |" in text.split("## ")[-1]
+    assert "| clean | late-fusion |  | cached | 1 | 40.00 ± — | 70.00 ± — | 45.00 ± — |" in text.split("## ")[2]
+
+
+def test_only_logged_shows_the_paper_rows_of_the_logged_benchmarks() -> None:
+    text = to_markdown(build_leaderboard(HANDMADE, only_logged=True))
+    assert re.findall(r"^## (.+)$", text, flags=re.M) == [
+        "ucf101-av (lock aaaaaaaaaaaa)",
+        "evalbench (lock bbbbbbbbbbbb)",
+    ]
+    assert text.count("(paper) |") == 36 and "mini-kinetics" not in text  # ucf101-av's 6 configs x 6 methods
+
+
+def test_best_entry_per_column_among_measured_rows_of_a_config() -> None:
+    rows = [
+        result("a", "sym20", 0, 50.0, 90.0, 60.0),
+        result("b", "sym20", 0, 50.004, 95.0, 59.0),  # C@1 shown as 50.00 as well: a tie, both bold
+        result("c", "sym40", 0, 10.0, 20.0, 30.0),  # alone in its config: nothing to compare, not bold
+    ]
+    [table] = build_leaderboard(rows, reference=False)
+    best = dict(zip([e.label for e in table.entries], best_metrics(table.entries), strict=True))
+    assert best == {"a": {"C@1", "V@1"}, "b": {"C@1", "C@5"}, "c": set()}
+    text = to_markdown([table])
+    assert "| sym20 | a |  | cached | 1 | **50.00 ± —** | 90.00 ± — | **60.00 ± —** |" in text
+    assert "| sym40 | c |  | cached | 1 | 10.00 ± — | 20.00 ± — | 30.00 ± — |" in text
+    page = to_html([table])
+    assert page.count('<td class="num best">') == 2 * 4 and "td.best { font-weight: bold; }" in page  # study, row table
+
+
+def test_two_budgets_are_two_rows_in_every_format() -> None:
+    rows = [
+        result("late-fusion", "sym20", 0, 50.0, 90.0, 12.2, model="small", epochs=20, lr=1e-3),
+        result("late-fusion", "sym20", 0, 55.0, 90.0, 14.0, model="small", epochs=40, lr=1e-3),
+    ]
+    tables = build_leaderboard(rows, reference=False)
+    assert [(e.setup, e.seeds, e.mean["V@1"]) for e in tables[0].entries] == [
+        ("small, scratch, 40 ep, lr 0.001", 1, 14.0),
+        ("small, scratch, 20 ep, lr 0.001", 1, 12.2),
+    ]
+    assert "| sym20 | late-fusion | small, scratch, 20 ep, lr 0.001 | cached | 1 | 50.00 ± — |" in to_markdown(tables)
+    csv_rows = list(csv.DictReader(io.StringIO(to_csv(tables))))
+    assert [(r["setup"], r["V@1"]) for r in csv_rows] == [
+        ("small, scratch, 40 ep, lr 0.001", "14.0"),
+        ("small, scratch, 20 ep, lr 0.001", "12.2"),
+    ]
+    page = to_html(tables)
+    assert "<td>small, scratch, 20 ep, lr 0.001</td>" in page and "<td>small, scratch, 40 ep, lr 0.001</td>" in page
+    named = build_leaderboard([*rows, result("late-fusion", "sym20", 0, 1.0, 2.0, 3.0, name="mine-v2")], False)
+    assert [e.label for e in named[0].entries] == ["late-fusion", "late-fusion", "mine-v2"]  # a tag is its own row
+
+
+@pytest.mark.parametrize(
+    ("classes", "text"),
+    [
+        (4, "K = 4 classes: chance is 25.00 for C@1 and V@1; C@5 is trivial here (100 for any model"),
+        (10, "K = 10 classes: chance is 10.00 for C@1 and V@1, 50.00 for C@5"),
+        (None, "K, the number of classes, is not known from these records"),
+    ],
+)
+def test_chance_levels(classes: int | None, text: str) -> None:
+    assert text in chance_text(classes)
+
+
+def test_the_page_says_how_to_read_it_and_how_the_runs_were_trained(tmp_path: Path) -> None:
+    rows = [
+        result("late-fusion", "sym20", 0, 50.0, 90.0, 60.0, model="small", epochs=20, lr=1e-3, batch_size=64),
+        result("late-fusion", "sym20", 1, 52.0, 90.0, 62.0, model="small", epochs=20, lr=1e-3, batch_size=64),
+    ]
+    page = to_html(build_leaderboard(rows, only_logged=True), notes="## Reading\n\n*mine* wins <b>x</b>.\n")
+    for name in ("C@1", "C@5", "V@1"):
+        assert f"<dt>{name}</dt>" in page
+    assert "K = 51 classes: chance is 1.96 for C@1 and V@1, 9.80 for C@5." in page
+    assert "<h2>Reading</h2>" in page and "<em>mine</em> wins &lt;b&gt;x&lt;/b&gt;." in page  # Markdown, no raw HTML
+    protocol = page.split("<h2>Protocol of the runs shown</h2>")[1].split("</table>")[0]
+    cells = ["ucf101-av (lock aaaaaaaaaaaa)", "small", "scratch", "20", "0.001", "64", "cached", "1"]
+    assert "".join(f"<td>{c}</td>" for c in cells) in protocol
+    assert page.index("How to read") < page.index("<h2>Reading</h2>") < page.index("Protocol of the runs shown")
 
 
 def test_no_reference_leaves_only_measured_rows() -> None:
@@ -205,7 +281,9 @@ def log(tmp_path: Path) -> Path:
 
 def test_cli_leaderboard_formats(tmp_path: Path, log: Path) -> None:
     md = runner.invoke(app, ["leaderboard", str(log)])
-    assert md.exit_code == 0 and md.stdout == to_markdown(build_leaderboard(HANDMADE))
+    assert md.exit_code == 0 and md.stdout == to_markdown(build_leaderboard(HANDMADE, only_logged=True))
+    every = runner.invoke(app, ["leaderboard", str(log), "--all-reference"])
+    assert every.exit_code == 0 and every.stdout == to_markdown(build_leaderboard(HANDMADE))
     bare = runner.invoke(app, ["leaderboard", str(log), "--format", "csv", "--no-reference"])
     assert bare.exit_code == 0 and bare.stdout.startswith("benchmark,") and "true" not in bare.stdout
     page = runner.invoke(app, ["leaderboard", str(log), "--out", str(tmp_path / "site" / "board.html")])
@@ -214,8 +292,24 @@ def test_cli_leaderboard_formats(tmp_path: Path, log: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "site").iterdir()) == ["board.html"]
 
 
+def test_cli_leaderboard_notes(tmp_path: Path, log: Path) -> None:
+    notes = tmp_path / "reading.md"
+    notes.write_text("## Reading\n\nlate-fusion trails.\n")
+    done = runner.invoke(app, ["leaderboard", str(log), "--notes", str(notes), "--out", str(tmp_path / "b.html")])
+    assert done.exit_code == 0 and "<p>late-fusion trails.</p>" in (tmp_path / "b.html").read_text()
+    done = runner.invoke(app, ["leaderboard", str(log), "--notes", str(notes)])
+    assert done.exit_code == 0 and "\nlate-fusion trails.\n" in done.stdout
+    done = runner.invoke(app, ["leaderboard", str(log), "--notes", str(notes), "--format", "csv"])
+    assert done.exit_code == 2 and "--notes goes into a Markdown or HTML leaderboard" in done.stderr
+
+
 def test_cli_leaderboard_errors(tmp_path: Path, log: Path) -> None:
     done = runner.invoke(app, ["leaderboard", str(log), "--format", "xml"])
     assert done.exit_code == 2 and "leaderboard format 'xml' is unknown; use one of md, csv, html" in done.stderr
     done = runner.invoke(app, ["leaderboard", str(tmp_path / "absent.jsonl")])
     assert done.exit_code == 2 and "results log" in done.stderr and "not found" in done.stderr
+    done = runner.invoke(app, ["leaderboard", str(log), "--no-reference", "--all-reference"])
+    assert done.exit_code == 2 and "exclude each other" in done.stderr
+    (tmp_path / "empty").mkdir()
+    done = runner.invoke(app, ["leaderboard", str(tmp_path / "empty")])
+    assert done.exit_code == 2 and "holds no results log (*.jsonl)" in done.stderr

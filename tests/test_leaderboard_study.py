@@ -12,7 +12,9 @@ from avnoisebench.evaluation.results import append_result
 from avnoisebench.harness.runlog import RunLog
 from avnoisebench.report.entries import build_leaderboard
 from avnoisebench.report.leaderboard import to_html
+from avnoisebench.report.plot import score_histogram_png
 from avnoisebench.report.study import build_study, to_study_markdown
+from avnoisebench.runs.folder import RunFolder
 
 AVMNIST = {"benchmark": "av-mnist", "benchmark_lock_sha256": "c" * 64}
 
@@ -46,7 +48,10 @@ def test_omega_comes_from_the_first_run_folder_that_kept_it(tmp_path: Path) -> N
         result("ntl", "nc40-sym60", 1, 32.0, 60.0, 33.0, run=str(run), **AVMNIST),
     ]
     [figure] = [f for f in build_study(build_leaderboard(rows)).figures if f.name.startswith("omega")]
-    assert figure.title == "ntl: ω of the training pairs on av-mnist nc40 sym60, epoch 7"
+    assert figure.title == "ntl: ω of the training pairs on av-mnist nc40 sym60, epoch 7"  # method and config
+    scores = RunFolder(run).scores("omega")
+    assert figure.png == score_histogram_png(scores, title="ntl on av-mnist nc40 sym60: ω at epoch 7")
+    assert figure.png != score_histogram_png(scores)  # the plot itself is titled by method and config too
 
 
 def test_tables_one_two_and_three(tmp_path: Path) -> None:
@@ -66,11 +71,16 @@ def test_tables_one_two_and_three(tmp_path: Path) -> None:
     ]
     text = to_study_markdown(study, tables, "results")
     assert "| noise | method | av-mnist nc0 (C@1 / C@5 / V@1) | av-mnist nc40 (C@1 / C@5 / V@1) |" in text
-    assert (
-        "| 20% | ntl | 83.50 ± 0.71 / 99.00 ± 0.00 / 85.50 ± 0.71 | 73.50 ± 0.71 / 99.00 ± 0.00 / 75.50 ± 0.71 |"
-        in text
+    assert (  # the best measured entry of a column group and rate in bold (ties too: C@5 is 99 for both)
+        "| 20% | ntl | **83.50 ± 0.71** / **99.00 ± 0.00** / **85.50 ± 0.71** | **73.50 ± 0.71** / **99.00 ± 0.00** / "
+        "**75.50 ± 0.71** |" in text
     )
-    assert "| 80% | ntl |  | 30.00 ± — / 60.00 ± — / 31.00 ± — |" in text
+    assert "| 20% | late-fusion | 78.50 ± 0.71 / **99.00 ± 0.00** / 80.50 ± 0.71 |" in text
+    assert "| 80% | ntl |  | 30.00 ± — / 60.00 ± — / 31.00 ± — |" in text  # alone at its rate: not marked
+    reading = text.split("## How to read the numbers")[1].split("## Label and correspondence noise")[0]
+    assert "- av-mnist (lock cccccccccccc): K = 10 classes: chance is 10.00 for C@1 and V@1, 50.00 for C@5." in reading
+    assert "- **V@1**: top-1 accuracy (%) of each test video's mean softmax over its views." in reading
+    assert "| av-mnist (lock cccccccccccc) |  | scratch |  |  |  | cached | 23 |" in reading  # the protocol
     [ablation] = study.variants
     assert ablation.title == "ntl: ablation on av-mnist nc40-sym60 (cached track)"
     assert [value for value, _ in ablation.rows] == ["none", "ins", "cat", "full"]
@@ -93,6 +103,8 @@ def test_html_shows_the_study_and_keeps_the_paper_apart() -> None:
     page = to_html(build_leaderboard(records()))
     sections = re.findall(r"<h2>(.+?)</h2>", page)
     assert sections == [
+        "How to read the numbers",
+        "Protocol of the runs shown",
         "Label and correspondence noise (Tables I and II layout)",
         "Variants (Table III layout)",
         "Figures",

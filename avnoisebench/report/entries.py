@@ -1,17 +1,16 @@
 """Leaderboard rows: records grouped by everything that defines a run (benchmark build, config, method and its
-options, sweep variant, display name, model, initial weights, budget, track), mean ± std over seeds; the paper's
-reference rows; method order from the registered methods' metadata."""
+options, sweep variant, display name, model, initial weights, budget, track), mean ± std over seeds (pandas); the
+paper's reference rows; the best measured entry per column; what the metrics mean and their chance levels; method
+order from the registered methods' metadata."""
 
 import html
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cache
-
-import numpy as np
+from pathlib import Path
 
 from avnoisebench.evaluation.metrics import METRICS
-from avnoisebench.evaluation.results import ResultRecord
+from avnoisebench.evaluation.results import SETUP_FIELDS, TABLE_FIELDS, ResultRecord, canonical, records_frame
 from avnoisebench.harness.registry import registered_methods
 from avnoisebench.report.reference import PAPER, paper_results
 
@@ -22,10 +21,26 @@ NO_STD = "—"
 RULES = (
     "Mean ± sample standard deviation (ddof = 1) over seeds of each method's last-epoch predictions on the clean "
     "test split (— for a single seed); rows differ by everything that defines a run (method and options, model, "
-    "initial weights, epochs, learning rate, track); a re-evaluation of the same run and seed replaces the earlier one."
+    "initial weights, epochs, learning rate, track); a re-evaluation of the same run and seed replaces the earlier "
+    "one. Bold: the best measured mean of a column among a benchmark build's rows of one config (when there are two "
+    "or more)."
 )
 REFERENCE_NOTE = f"Rows marked{REFERENCE_SUFFIX} are the published numbers of {PAPER}, not measured here."
+FAMILY_CLASSES = {"ucf101-av": 51, "mini-kinetics": 50, "av-mnist": 10}
+"""The number of classes of the benchmarks whose recipe fixes it (synthetic-av's is a build option)."""
 _PAPER_CONFIG = {"clean": ("clean", 0.0)}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a row's runs were trained: model, initial weights, epochs, learning rate, batch size, track."""
+
+    model: str | None
+    init: str
+    epochs: int | None
+    lr: float | None
+    batch_size: int | None
+    track: str | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,8 @@ class Entry:
     variant: dict = field(default_factory=dict)
     setup: str = ""
     runs: tuple[str, ...] = ()
+    protocol: Protocol | None = None
+    classes: int | None = None
 
     @property
     def level(self) -> str:
@@ -67,6 +84,11 @@ class BenchmarkTable:
     def title(self) -> str:
         """The benchmark name, with the short lock hash of measured builds."""
         return f"{self.benchmark} (lock {self.lock_sha256[:12]})" if self.lock_sha256 else self.benchmark
+
+    @property
+    def classes(self) -> int | None:
+        """The benchmark's number of classes K, when an entry knows it."""
+        return next((e.classes for e in self.entries if e.classes is not None), None)
 
 
 @cache
@@ -108,13 +130,18 @@ def config_sort_key(entry: Entry) -> tuple:
     return (level, _FAMILY_ORDER.index(point[0]), point[1], entry.config or "")
 
 
+def init_text(record: ResultRecord) -> str:
+    """A record's initial weights: `scratch`, or their source and short digest."""
+    return "scratch" if record.init_sha256 is None else f"{record.init_source}@{record.init_sha256[:8]}"
+
+
 def setup_text(record: ResultRecord) -> str:
     """The training setup a record's row stands for: model, initial weights, epochs, learning rate."""
     parts = []
     if record.model:
         parts.append(record.model)
     if record.init_sha256 is not None or record.model:
-        parts.append("scratch" if record.init_sha256 is None else f"{record.init_source}@{record.init_sha256[:8]}")
+        parts.append(init_text(record))
     if record.epochs is not None:
         parts.append(f"{record.epochs} ep")
     if record.lr is not None:
@@ -124,41 +151,66 @@ def setup_text(record: ResultRecord) -> str:
 
 def latest_per_seed(records: Iterable[ResultRecord]) -> list[ResultRecord]:
     """The last record of every setup and seed, in first-seen order."""
-    latest: dict[tuple, ResultRecord] = {}
-    for r in records:
-        latest[r.key()] = r
-    return list(latest.values())
+    return list({r.key(): r for r in records}.values())
+
+
+def _classes(record: ResultRecord) -> int | None:
+    """The benchmark's number of classes K: the length of a score row of the record's predictions file, when it is
+    still there, else the fixed K of a known benchmark family."""
+    if record.predictions and Path(record.predictions).is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.ParquetFile(record.predictions).read_row_group(0, columns=["scores"]).column(0)
+            return len(rows[0].as_py()) if len(rows) else None
+        except (OSError, ValueError, KeyError):
+            pass  # an unreadable file tells nothing; the family may
+    return FAMILY_CLASSES.get(record.benchmark_family or record.benchmark)
 
 
 def aggregate(records: Iterable[ResultRecord]) -> list[Entry]:
-    """Mean and sample std (None for one seed) of each metric over the seeds of each setup."""
-    groups: dict[tuple, list[ResultRecord]] = defaultdict(list)
-    for r in latest_per_seed(records):
-        groups[r.setup()].append(r)
+    """Mean and sample std (ddof 1; None for one seed) of each metric over the seeds of each setup (the records'
+    SETUP_FIELDS), computed with pandas on the records' DataFrame; entries in the order their setups first appear."""
+    latest = latest_per_seed(records)
+    if not latest:
+        return []
+    frame = records_frame(latest)
+    keys = frame[list(SETUP_FIELDS)].assign(**{name: frame[name].map(canonical) for name in TABLE_FIELDS})
+    frame["setup"] = keys.groupby(list(SETUP_FIELDS), dropna=False, sort=False).ngroup()
+    groups = frame.groupby("setup")
+    stats = groups[list(METRICS)].agg(["mean", "std", "count"])
+    firsts = groups.head(1).index
+    runs = groups["run"].agg(lambda column: tuple(column.dropna()))
+    classes: dict[str, int | None] = {}
     entries = []
-    for group in groups.values():
-        first = group[0]
-        values = np.array([[r.metrics[m] for m in METRICS] for r in group], dtype=np.float64)
-        std = values.std(axis=0, ddof=1) if len(group) > 1 else [None] * len(METRICS)
-        noise = None if first.label_noise_mode is None else (first.label_noise_mode, first.label_noise_rate or 0.0)
+    for (setup, row), first in zip(stats.iterrows(), firsts, strict=True):
+        record = latest[first]
+        seeds = int(row[METRICS[0], "count"])
+        lock = record.benchmark_lock_sha256
+        classes[lock] = classes.get(lock) or _classes(record)
+        noise = None if record.label_noise_mode is None else (record.label_noise_mode, record.label_noise_rate or 0.0)
         entries.append(
             Entry(
-                benchmark=first.benchmark,
-                lock_sha256=first.benchmark_lock_sha256,
-                config=first.config,
-                method=first.method,
-                label=first.label,
-                track=first.track,
+                benchmark=record.benchmark,
+                lock_sha256=record.benchmark_lock_sha256,
+                config=record.config,
+                method=record.method,
+                label=record.label,
+                track=record.track,
                 reference=False,
-                seeds=len(group),
-                mean={m: float(v) for m, v in zip(METRICS, values.mean(axis=0), strict=True)},
-                std={m: None if s is None else float(s) for m, s in zip(METRICS, std, strict=True)},
+                seeds=seeds,
+                mean={m: float(row[m, "mean"]) for m in METRICS},
+                std={m: float(row[m, "std"]) if seeds > 1 else None for m in METRICS},
                 label_noise=noise,
-                correspondence=first.correspondence,
-                family=first.benchmark_family or first.benchmark,
-                variant=dict(first.variant),
-                setup=setup_text(first),
-                runs=tuple(r.run for r in group if r.run),
+                correspondence=record.correspondence,
+                family=record.benchmark_family or record.benchmark,
+                variant=dict(record.variant),
+                setup=setup_text(record),
+                runs=runs[setup],
+                protocol=Protocol(
+                    record.model, init_text(record), record.epochs, record.lr, record.batch_size, record.track
+                ),
+                classes=classes[lock],
             )
         )
     return entries
@@ -194,6 +246,7 @@ def reference_entries() -> list[Entry]:
                 label_noise=_paper_noise(p.config),
                 correspondence=float(level) if real else None,
                 family=family if real else p.benchmark,
+                classes=FAMILY_CLASSES.get(family if real else p.benchmark),
             )
         )
     return entries
@@ -206,19 +259,18 @@ def _row_key(entry: Entry) -> tuple:
     return (config_sort_key(entry), False, -entry.mean[PLOT_METRIC], entry.label, entry.setup)
 
 
-def _rank(order: list[str], name: str) -> int:
-    return order.index(name) if name in order else len(order)
-
-
-def build_leaderboard(records: Iterable[ResultRecord], reference: bool = True) -> list[BenchmarkTable]:
-    """One table per benchmark build: its measured rows, plus the paper's rows for that benchmark if `reference`."""
+def build_leaderboard(
+    records: Iterable[ResultRecord], reference: bool = True, only_logged: bool = False
+) -> list[BenchmarkTable]:
+    """One table per benchmark build, the builds of `records` first (in the order they first appear), each with its
+    measured rows and, if `reference`, the paper's rows for that benchmark; then the paper's other benchmarks, unless
+    `only_logged`."""
     measured = aggregate(records)
-    references = reference_entries()
-    paper_order = list(dict.fromkeys(e.benchmark for e in references))
-    references = references if reference else []
-    builds = {(e.benchmark, e.lock_sha256) for e in measured}
-    builds |= {(e.benchmark, None) for e in references if e.benchmark not in {name for name, _ in builds}}
-    ordered = sorted(builds, key=lambda b: (_rank(paper_order, b[0]), b[0], b[1] or ""))
+    references = reference_entries() if reference else []
+    builds = list(dict.fromkeys((e.benchmark, e.lock_sha256) for e in measured))
+    logged = {name for name, _ in builds}
+    if not only_logged:
+        builds += [(name, None) for name in dict.fromkeys(e.benchmark for e in references) if name not in logged]
     return [
         BenchmarkTable(
             benchmark,
@@ -229,7 +281,26 @@ def build_leaderboard(records: Iterable[ResultRecord], reference: bool = True) -
                 key=_row_key,
             ),
         )
-        for benchmark, lock in ordered
+        for benchmark, lock in builds
+    ]
+
+
+def best_metrics(entries: list[Entry]) -> list[frozenset[str]]:
+    """For each entry, the metrics on which it is the best measured entry (highest mean as shown, ties all best) among
+    the measured entries of its benchmark build and config, where there are two or more."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [{"build": (e.benchmark, e.lock_sha256, e.config), **e.mean} for e in entries if not e.reference],
+        columns=["build", *METRICS],
+    )
+    shown = frame[list(METRICS)].round(2)
+    groups = shown.groupby(frame["build"])
+    best = shown.eq(groups.transform("max")) & groups[METRICS[0]].transform("size").gt(1).to_numpy()[:, None]
+    marks = iter(best.itertuples(index=False))
+    return [
+        frozenset() if e.reference else frozenset(m for m, b in zip(METRICS, next(marks), strict=True) if b)
+        for e in entries
     ]
 
 
@@ -248,6 +319,8 @@ def describe(tables: list[BenchmarkTable]) -> str:
     return f"{RULES} {REFERENCE_NOTE}" if references else RULES
 
 
-def markdown_row(cells: list[str]) -> str:
-    """One Markdown table row; each cell's text is shown as written (HTML and `|` escaped)."""
-    return "| " + " | ".join(html.escape(cell, quote=False).replace("|", "\\|") for cell in cells) + " |"
+def markdown_row(cells: list[str], bold: Collection[int] = ()) -> str:
+    """One Markdown table row; each cell's text is shown as written (HTML and `|` escaped), the cells at the positions
+    in `bold` in bold."""
+    shown = [html.escape(cell, quote=False).replace("|", "\\|") for cell in cells]
+    return "| " + " | ".join(f"**{text}**" if i in bold and text else text for i, text in enumerate(shown)) + " |"

@@ -1,5 +1,6 @@
-"""The leaderboard rendered as Markdown, CSV or a self-contained HTML page (the study layout, figures and every row
-by benchmark build)."""
+"""The leaderboard rendered as Markdown, CSV or a self-contained HTML page (how to read it, the author's notes, the
+protocol of the runs shown, the study layout, figures and every row by benchmark build); the best measured entry of
+each column is bold."""
 
 import base64
 import csv
@@ -10,8 +11,17 @@ from pathlib import Path
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.metrics import METRICS
 from avnoisebench.files import write_atomically
-from avnoisebench.report.entries import PLOT_METRIC, BenchmarkTable, Entry, describe, format_cell, markdown_row
+from avnoisebench.report.entries import (
+    PLOT_METRIC,
+    BenchmarkTable,
+    Entry,
+    best_metrics,
+    describe,
+    format_cell,
+    markdown_row,
+)
 from avnoisebench.report.plot import accuracy_vs_noise_png
+from avnoisebench.report.reading import METRIC_NOTES, chance_text, reading_html
 from avnoisebench.report.study import build_study, noise_series, study_html
 
 FORMATS = ("md", "csv", "html")
@@ -33,17 +43,28 @@ HEADER = ["config", "method", "setup", "track", "seeds", *METRICS]
 _TEXT_COLUMNS = 4
 
 
-def to_markdown(tables: list[BenchmarkTable]) -> str:
-    """One Markdown table per benchmark build: rows (config, method), columns C@1, C@5, V@1."""
-    parts = ["# avnoisebench leaderboard", describe(tables)]
+def _metric_columns(best: frozenset[str]) -> set[int]:
+    """The columns of a row's cells that hold its best metrics."""
+    return {HEADER.index(m) for m in best}
+
+
+def _markdown_table(table: BenchmarkTable) -> str:
+    lines = [
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * _TEXT_COLUMNS + "---:|" * (len(HEADER) - _TEXT_COLUMNS),
+    ]
+    for entry, best in zip(table.entries, best_metrics(table.entries), strict=True):
+        lines.append(markdown_row(_cells(entry), bold=_metric_columns(best)))
+    return "\n".join(lines)
+
+
+def to_markdown(tables: list[BenchmarkTable], notes: str = "") -> str:
+    """One Markdown table per benchmark build (rows config and method, columns C@1, C@5, V@1, the best measured entry
+    of each column bold) after the rules, what the metrics mean and the author's `notes`."""
+    metrics = "; ".join(f"{name}: {text}" for name, text in METRIC_NOTES.items())
+    parts = ["# avnoisebench leaderboard", describe(tables), f"{metrics}.", *([notes.strip()] if notes.strip() else [])]
     for table in tables:
-        lines = [
-            "| " + " | ".join(HEADER) + " |",
-            "|" + "---|" * _TEXT_COLUMNS + "---:|" * (len(HEADER) - _TEXT_COLUMNS),
-        ]
-        for entry in table.entries:
-            lines.append(markdown_row(_cells(entry)))
-        parts += [f"## {table.title}", "\n".join(lines)]
+        parts += [f"## {table.title}", chance_text(table.classes) + ".", _markdown_table(table)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -89,6 +110,8 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0 2em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.best { font-weight: bold; }
+dt { font-weight: bold; }
 tr.reference td { color: #666; font-style: italic; background: #f6f6f6; }
 img { max-width: 100%; }
 """
@@ -97,23 +120,27 @@ img { max-width: 100%; }
 def _html_table(table: BenchmarkTable) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
     rows = []
-    for entry in table.entries:
+    for entry, best in zip(table.entries, best_metrics(table.entries), strict=True):
         cells = _cells(entry)
+        bold = _metric_columns(best)
         tds = [f"<td>{html.escape(c)}</td>" for c in cells[:_TEXT_COLUMNS]] + [
-            f'<td class="num">{html.escape(c)}</td>' for c in cells[_TEXT_COLUMNS:]
+            f'<td class="{"num best" if i in bold else "num"}">{html.escape(cells[i])}</td>'
+            for i in range(_TEXT_COLUMNS, len(cells))
         ]
         css = ' class="reference"' if entry.reference else ""
         rows.append(f"<tr{css}>{''.join(tds)}</tr>")
     return f"<table>\n<tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
 
 
-def to_html(tables: list[BenchmarkTable]) -> str:
-    """A self-contained page: the study layout (paper-style tables, variants, inline figures, the paper's numbers
-    apart), then per benchmark build an inline V@1-vs-noise plot and the table of every row."""
+def to_html(tables: list[BenchmarkTable], notes: str = "") -> str:
+    """A self-contained page: the rules, what the metrics mean and their chance levels, the author's `notes`
+    (Markdown), the protocol of the runs shown, the study layout (paper-style tables, variants, inline figures, the
+    paper's numbers apart), then per benchmark build an inline V@1-vs-noise plot and the table of every row."""
     body = ["<h1>avnoisebench leaderboard</h1>", f"<p>{html.escape(describe(tables))}</p>"]
-    body += [*study_html(build_study(tables)), "<h2>Every row, by benchmark build</h2>"]
+    body += [*reading_html(tables, notes), *study_html(build_study(tables)), "<h2>Every row, by benchmark build</h2>"]
     for table in tables:
         body.append(f"<h3>{html.escape(table.title)}</h3>")
+        body.append(f"<p>{html.escape(chance_text(table.classes))}.</p>")
         levels = {e.correspondence for e in table.entries}
         series = noise_series(table.entries) if len(levels) == 1 else []  # several levels: the study's figures
         if series:
@@ -140,9 +167,11 @@ def output_format(fmt: str | None, out: Path | None) -> str:
     return fmt
 
 
-def render(tables: list[BenchmarkTable], fmt: str) -> str:
-    """The leaderboard as text in `fmt` (md, csv or html)."""
-    return RENDERERS[fmt](tables)
+def render(tables: list[BenchmarkTable], fmt: str, notes: str = "") -> str:
+    """The leaderboard as text in `fmt` (md, csv or html), with the author's `notes` (Markdown; not in CSV)."""
+    if notes.strip() and fmt == "csv":
+        raise AvnbError("--notes goes into a Markdown or HTML leaderboard, not CSV; pass --format md or html")
+    return to_csv(tables) if fmt == "csv" else RENDERERS[fmt](tables, notes)
 
 
 def save(text: str, out: Path) -> Path:

@@ -76,9 +76,10 @@ def panels_png(title: str, series: list[Series], metric: str, panels: dict[str, 
     return buffer.getvalue()
 
 
-def score_histogram_png(scores: "SampleScores", bins: int = 30) -> bytes:
+def score_histogram_png(scores: "SampleScores", bins: int = 30, title: str | None = None) -> bytes:
     """Histograms of a run's per-sample scores (e.g. the noise estimate omega) for matched and mismatched pairs, as
-    the paper's Fig. 8; by clean and noisy labels when the benchmark records no mismatch, else of all samples."""
+    the paper's Fig. 8; by clean and noisy labels when the benchmark records no mismatch, else of all samples;
+    `title` (default: the scores' name and epoch) heads the plot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -98,7 +99,7 @@ def score_histogram_png(scores: "SampleScores", bins: int = 30) -> bytes:
         ax.hist(scores.scores[members], bins=edges, alpha=0.55, color=f"C{i}", label=f"{label} ({int(members.sum())})")
     ax.set_xlabel(scores.name)
     ax.set_ylabel("samples")
-    ax.set_title(f"{scores.name} at epoch {scores.epoch}")
+    ax.set_title(title or f"{scores.name} at epoch {scores.epoch}", fontsize="medium")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     buffer = io.BytesIO()

@@ -16,6 +16,7 @@ from avnoisebench.report.entries import (
     PLOT_METRIC,
     BenchmarkTable,
     Entry,
+    best_metrics,
     describe,
     format_cell,
     markdown_row,
@@ -23,6 +24,7 @@ from avnoisebench.report.entries import (
     noise_point,
 )
 from avnoisebench.report.plot import FAMILIES, Series, accuracy_vs_noise_png, gamma_curve_png, score_histogram_png
+from avnoisebench.report.reading import reading_markdown
 from avnoisebench.report.reference import PAPER
 from avnoisebench.runs.folder import RunFolder
 
@@ -223,12 +225,13 @@ def omega_figures(entries: list[Entry]) -> list[Figure]:
     for entry, run in sorted(found, key=lambda f: (f[0].family or "", _noise_name(f[0]), f[0].label)):
         if (-1.0 if entry.correspondence is None else entry.correspondence) == top:
             setting = f"{entry.family} {entry.level} {_noise_name(entry)}".replace("  ", " ")
-            title = f"{entry.label}: ω of the training pairs on {setting}, epoch {run.scores(OMEGA).epoch}"
+            scores = run.scores(OMEGA)
+            title = f"{entry.label}: ω of the training pairs on {setting}, epoch {scores.epoch}"
             figures.append(
                 Figure(
                     title,
                     f"{_slug('omega', entry.label, entry.family or '', entry.level, _noise_name(entry))}.png",
-                    score_histogram_png(run.scores(OMEGA)),
+                    score_histogram_png(scores, title=f"{entry.label} on {setting}: ω at epoch {scores.epoch}"),
                 )
             )
     return figures
@@ -251,14 +254,27 @@ def build_study(tables: list[BenchmarkTable]) -> Study:
     )
 
 
-def _cell(entry: Entry | None) -> str:
-    return " / ".join(format_cell(entry, m) for m in METRICS) if entry else ""
+def _best(table: StudyTable) -> dict[int, frozenset[str]]:
+    """The metrics on which each measured cell's entry (by id) is the best of its column group and noise rate."""
+    entries = [e for _, _, cells in table.rows for e in cells if e is not None]
+    return {id(e): best for e, best in zip(entries, best_metrics(entries), strict=True)}
+
+
+def _md_cell(entry: Entry | None, best: frozenset[str]) -> str:
+    """`C@1 / C@5 / V@1` of an entry, its best metrics in bold (markdown_row escapes only HTML and |)."""
+    if entry is None:
+        return ""
+    return " / ".join(f"**{format_cell(entry, m)}**" if m in best else format_cell(entry, m) for m in METRICS)
 
 
 def _md_study(table: StudyTable) -> str:
     head = markdown_row(["noise", "method", *(f"{c} ({' / '.join(METRICS)})" for c in table.columns)])
     rule = "|---|---|" + "---:|" * len(table.columns)
-    rows = [markdown_row([f"{rate:g}%", method, *map(_cell, cells)]) for rate, method, cells in table.rows]
+    best = _best(table)
+    rows = [
+        markdown_row([f"{rate:g}%", method, *(_md_cell(e, best.get(id(e), frozenset())) for e in cells)])
+        for rate, method, cells in table.rows
+    ]
     return "\n".join([f"### {html.escape(table.title, quote=False)}", "", head, rule, *rows])
 
 
@@ -271,7 +287,7 @@ def _md_variant(table: VariantTable) -> str:
 def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str, notes: str = "") -> str:
     """The report as Markdown, with the author's `notes` (Markdown) after the introduction; figures are referenced
     as `image_dir/NAME.png` (written by `save_study`)."""
-    parts = ["# Results", describe(tables), *([notes.strip()] if notes.strip() else [])]
+    parts = ["# Results", describe(tables), *reading_markdown(tables, notes)]
     if study.measured:
         parts += ["## Label and correspondence noise (Tables I and II layout)", *map(_md_study, study.measured)]
     if study.variants:
@@ -282,7 +298,7 @@ def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str
     if study.paper:
         parts += ["## The paper's numbers (UCF101-AV, mini-Kinetics), kept apart", *map(_md_study, study.paper)]
     if not (study.measured or study.variants or study.figures):
-        parts.insert(2, "No measured results yet: run the sweeps in `sweeps/` and `avnb report` their results log.")
+        parts.insert(2, "No measured results yet: run a sweep from `sweeps/` and `avnb report` its results log.")
     return "\n\n".join(parts) + "\n"
 
 
@@ -301,10 +317,14 @@ def _html_study(table: StudyTable, reference: bool) -> str:
     groups = "".join(f'<th colspan="{len(METRICS)}">{html.escape(c)}</th>' for c in table.columns)
     metrics = "".join(f"<th>{m}</th>" for _ in table.columns for m in METRICS)
     kind = ' class="reference"' if reference else ""
+    best = _best(table)
     rows = []
     for rate, method, cells in table.rows:
         values = "".join(
-            f'<td class="num">{html.escape(format_cell(e, m)) if e else ""}</td>' for e in cells for m in METRICS
+            f'<td class="{"num best" if m in best.get(id(e), ()) else "num"}">'
+            f"{html.escape(format_cell(e, m)) if e else ''}</td>"
+            for e in cells
+            for m in METRICS
         )
         rows.append(f"<tr{kind}><td>{rate:g}%</td><td>{html.escape(method)}</td>{values}</tr>")
     return (
