@@ -19,14 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
+from avnoisebench.dataset.decoding import ClipSampling, Decoding
+from avnoisebench.dataset.folder import open_folder
 from avnoisebench.harness.cache import cache_split
-from avnoisebench.harness.data import CachedSource, TrainData
-from avnoisebench.harness.loop import cross_entropy_loss, train_epochs
-from avnoisebench.harness.method import Budget
-from avnoisebench.harness.run import RunLog
+from avnoisebench.harness.data import CachedSource
 from avnoisebench.media.decode import normalize_video
 from avnoisebench.models import build_model
+from avnoisebench.plugin import Budget, RunLog, TrainData, cross_entropy_loss, train_epochs
 from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 
 
@@ -77,18 +76,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    sampling = ClipSampling(num_frames=8, stride=0.25, num_views=10, short_side=64, crop=56)
+    decoding = Decoding(ClipSampling(num_frames=8, stride=0.25, num_views=10, short_side=64, crop=56))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         [folder] = build_synthetic_av(SyntheticAvOptions(out=root / "synthetic-av", media_root=root / "media"))
-        cache = cache_split(folder, "clean", "train", root / "media", sampling, LogMelConfig(), root / "cache")
+        cache = cache_split(open_folder(folder), "clean", "train", root / "media", decoding, root / "cache")
         num_classes = max(cache.labels) + 1
         budget = Budget(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3)
         data = TrainData(cache.labels, cache.valid, CachedSource(cache), num_classes, args.batch_size, budget.seed)
         video = torch.from_numpy(np.array(cache.video[:, 0]))
         audio = torch.from_numpy(np.array(cache.logmel[:, 0])).float()
         labels = torch.tensor(cache.labels)
-        (root / "run").mkdir()
         bare_epochs(video, audio, labels, cache.valid, num_classes, Budget(epochs=1, batch_size=args.batch_size))
         harness = harness_epochs(data, num_classes, budget, root / "run")
         bare = bare_epochs(video, audio, labels, cache.valid, num_classes, budget)
