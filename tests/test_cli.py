@@ -3,9 +3,12 @@
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
@@ -81,3 +84,55 @@ def test_console_script_is_installed(tmp_path: Path, ucf_dir: Path) -> None:
     assert exe, "the avnb console script is not on PATH; install the project with pip"
     done = subprocess.run([exe, "info", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 2 and "not an avnoisebench benchmark folder" in done.stderr
+
+
+# --- conventions every command follows ---------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    from avnoisebench.provenance import code_version
+
+    done = avnb("--version")
+    assert done.exit_code == 0 and done.stdout == f"avnb (avnoisebench) {code_version()}\n"
+
+
+def test_help_says_what_the_tool_does_and_lists_commands_in_pipeline_order() -> None:
+    done = runner.invoke(app, ["--help"], terminal_width=200)
+    assert done.exit_code == 0
+    assert "end to end" in done.stdout and "`build` a benchmark folder" in done.stdout
+    listed = re.findall(r"^│ ([a-z][a-z-]+) ", done.stdout.split("Commands")[1], flags=re.M)
+    pipeline = ["build", "download", "link", "status", "probe", "pretrain", "train", "evaluate", "leaderboard"]
+    shown = [name for name in pipeline if name in listed]
+    assert shown == sorted(shown, key=listed.index) and len(shown) >= len(pipeline) - 1  # pretrain arrives later
+    assert listed.index("report") < listed.index("sweep") and set(listed) >= {"verify", "info", "methods", "cache"}
+
+
+def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        yield f"{prefix}{name}", command
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix}{name} ")
+
+
+def test_every_command_and_option_has_a_description() -> None:
+    root = typer.main.get_command(app)
+    missing = [
+        f"avnb {name} {param.name}"
+        for name, command in [("", root), *_commands(root)]
+        for param in command.params
+        if not (getattr(param, "help", None) or "").strip()
+    ]
+    assert missing == []
+    assert [name for name, command in _commands(root) if not (command.help or "").strip()] == []
+
+
+def test_methods_summaries_are_whole_sentences() -> None:
+    done = avnb("methods")
+    assert done.exit_code == 0
+    summaries: list[str] = []
+    for line in done.stdout.splitlines():
+        if line.startswith("│"):  # a table row; a wrapped summary goes on in rows with an empty method cell
+            method, _, summary = (cell.strip() for cell in line.split("│")[1:4])
+            summaries += [summary] if method else []
+            summaries[-1] += "" if method else f" {summary}"
+    assert len(summaries) >= 9 and all(s.endswith(".") and "…" not in s for s in summaries), summaries

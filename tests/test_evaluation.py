@@ -458,3 +458,35 @@ def test_unscored_clips_count_as_errors(tmp_path: Path, folder: Path) -> None:
     assert metrics == pytest.approx({"C@1": 400 / 6, "C@5": 400 / 6, "V@1": 400 / 6})
     with pytest.raises(AvnbError, match="unscored clip ids that are not test clips"):
         load_predictions(write_predictions(tmp_path / "d.parquet", folder, ids, perfect, unscored=["nope"]), folder)
+
+
+def test_the_expected_format_in_an_error_is_shown_as_written(tmp_path: Path, folder: Path, valid: pa.Table) -> None:
+    bad = save(_drop_clip(valid), tmp_path / "bad.parquet", folder)
+    done = runner.invoke(app, ["evaluate", str(bad), "--benchmark", str(folder), "--method-name", "m"])
+    assert done.exit_code == 2 and EXPECTED_FORMAT in done.stderr  # rich markup such as [clip ids ...] is escaped
+    assert '"unscored": [clip ids whose media could not be decoded; they count as errors]}' in done.stderr
+    assert '"unscored": }' not in done.stderr
+
+
+def test_cli_warns_in_one_line_of_a_torn_results_log(tmp_path: Path, folder: Path, scores: np.ndarray) -> None:
+    path = write_predictions(tmp_path / "p.parquet", folder, manifest_ids(folder), scores)
+    log = tmp_path / "results.jsonl"
+    log.write_text('{"benchmark": "torn')
+    done = runner.invoke(
+        app, ["evaluate", str(path), "--benchmark", str(folder), "--method-name", "m", "--results", str(log)]
+    )
+    assert done.exit_code == 0 and "UserWarning" not in done.stderr
+    assert f"warning: {log} line 1 is an incomplete record" in done.stderr
+
+
+def test_cli_scores_of_a_run_without_scores_says_so(tmp_path: Path, folder: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    run_config(folder).write(run / "config.json")
+    done = runner.invoke(app, ["scores", str(run)])
+    assert done.exit_code == 2 and "Traceback" not in done.output
+    assert f"run {run} kept no per-sample scores: its method (late-fusion) does not score training samples" in (
+        done.stderr
+    )
+    done = runner.invoke(app, ["scores", str(tmp_path)])
+    assert done.exit_code == 2 and f"{tmp_path} is not a run folder (no config.json)" in done.stderr

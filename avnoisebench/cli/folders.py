@@ -102,7 +102,9 @@ for _recipe in RECIPES.values():
 
 @app.command()
 @user_errors
-def verify(folder: Path) -> None:
+def verify(
+    folder: Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build`) to check.")],
+) -> None:
     """Re-check every file of a benchmark folder against its lock file; exit 1 on any mismatch."""
     problems = verify_folder(folder)
     for problem in problems:
@@ -115,7 +117,9 @@ def verify(folder: Path) -> None:
 
 @app.command()
 @user_errors
-def info(folder: Path) -> None:
+def info(
+    folder: Annotated[Path, typer.Argument(help="Benchmark folder (from `avnb build`) to summarise.")],
+) -> None:
     """Summarise a benchmark folder: shortfall first if incomplete, classes, split sizes, configs, realised noise."""
     bench = BenchmarkFolder(folder)
     summary = summarize(bench)

@@ -7,11 +7,29 @@ from typing import Annotated
 
 import typer
 
-from avnoisebench.cli.app import app, console, errors, user_errors
+from avnoisebench.cli.app import app, console, errors, shown_warnings, user_errors
+from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.metrics import METRICS
-from avnoisebench.evaluation.results import DEFAULT_RESULTS, append_result, read_results
+from avnoisebench.evaluation.results import DEFAULT_RESULTS, append_result, read_logs
 from avnoisebench.evaluation.scoring import evaluate_path
 from avnoisebench.report.leaderboard import FORMATS
+
+Logs = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Results logs (from `avnb evaluate` or `avnb sweep`) or folders of them, e.g. a sweep's shard logs; "
+        "merged (a cell in two logs: the later record, with a warning)."
+    ),
+]
+NoReference = Annotated[bool, typer.Option("--no-reference", help="Leave out the paper's numbers.")]
+Notes = Annotated[
+    Path | None,
+    typer.Option(
+        help="A Markdown file (e.g. your reading of the results) put after the introduction.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
 
 
 @app.command()
@@ -27,13 +45,17 @@ def evaluate(
     method_name: Annotated[str | None, typer.Option(help="Name of the method (needed for a file).")] = None,
     config: Annotated[str | None, typer.Option(help="Noise config the model was trained on, e.g. sym40.")] = None,
     seed: Annotated[int | None, typer.Option(help="Training seed of the run.")] = None,
-    name: Annotated[str | None, typer.Option(help="Display name for this result on the leaderboard.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Display name for this result on the leaderboard (a run folder's own --name otherwise)."),
+    ] = None,
     results: Annotated[Path, typer.Option(help="Results log to append to.")] = DEFAULT_RESULTS,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the metrics, as JSON.")] = False,
 ) -> None:
     """Score test-split predictions (C@1, C@5, V@1) and append the result to the results log."""
     evaluation = evaluate_path(target, benchmark, method_name, config, seed, name)
-    superseded = append_result(results, evaluation.record)
+    with shown_warnings():
+        superseded = append_result(results, evaluation.record)
     for warning in evaluation.warnings:
         errors.print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True)
     record = evaluation.record
@@ -58,19 +80,31 @@ def evaluate(
 @app.command()
 @user_errors
 def leaderboard(
-    results: Annotated[list[Path], typer.Argument(help="Results logs written by `avnb evaluate` or `avnb sweep`.")],
+    results: Logs,
     fmt: Annotated[
         str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)} (default: from --out, else md).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
-    no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave out the paper's numbers.")] = False,
+    no_reference: NoReference = False,
+    all_reference: Annotated[
+        bool,
+        typer.Option(
+            "--all-reference", help="Show the paper's rows of every benchmark (default: of the benchmarks logged)."
+        ),
+    ] = False,
+    notes: Notes = None,
 ) -> None:
-    """Mean ± std over seeds per benchmark, config and run setup, beside the paper's reference numbers."""
+    """Mean ± std over seeds per benchmark, config and run setup, your benchmarks first, beside the paper's numbers
+    for them; the best entry of each column in bold."""
     from avnoisebench.report.entries import build_leaderboard
     from avnoisebench.report.leaderboard import output_format, render, save
 
-    records = [r for path in results for r in read_results(path)]
-    text = render(build_leaderboard(records, reference=not no_reference), output_format(fmt, out))
+    if no_reference and all_reference:
+        raise AvnbError("--no-reference and --all-reference exclude each other; pass one of them")
+    with shown_warnings():
+        records = read_logs(results)
+    tables = build_leaderboard(records, reference=not no_reference, only_logged=not all_reference)
+    text = render(tables, output_format(fmt, out), notes.read_text(encoding="utf-8") if notes else "")
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -80,25 +114,21 @@ def leaderboard(
 @app.command()
 @user_errors
 def report(
-    results: Annotated[list[Path], typer.Argument(help="Results logs, e.g. results/avmnist.jsonl.")],
+    results: Logs,
     out: Annotated[Path, typer.Option(help="Markdown report; its figures go to the folder of the same name.")] = Path(
         "docs/results.md"
     ),
-    no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave out the paper's numbers.")] = False,
-    notes: Annotated[
-        Path | None,
-        typer.Option(
-            help="A Markdown file (e.g. your reading of the results) put after the introduction.",
-            exists=True,
-            dir_okay=False,
-        ),
-    ] = None,
+    no_reference: NoReference = False,
+    notes: Notes = None,
 ) -> None:
-    """The results as the paper lays them out: Tables I/II and III, γ curve, accuracy-vs-noise and ω figures."""
+    """The results as the paper lays them out: how to read them, the protocol, Tables I/II and III, γ curve,
+    accuracy-vs-noise and ω figures, the paper's own tables apart."""
     from avnoisebench.report.entries import build_leaderboard
     from avnoisebench.report.study import build_study, save_study
 
-    tables = build_leaderboard([r for path in results for r in read_results(path)], reference=not no_reference)
+    with shown_warnings():
+        records = read_logs(results)
+    tables = build_leaderboard(records, reference=not no_reference)
     text = notes.read_text(encoding="utf-8") if notes else ""
     written = save_study(build_study(tables), tables, out, text)
     console.print(f"wrote {written[0]} and {len(written) - 1} figure(s)", highlight=False, markup=False)
@@ -117,7 +147,15 @@ def scores(
     from avnoisebench.report.plot import score_histogram_png
     from avnoisebench.runs.folder import RunFolder
 
-    sample = RunFolder(run).scores(name)
+    folder = RunFolder(run)
+    if not folder.has_config:
+        raise AvnbError(f"{run} is not a run folder (no config.json); pass a folder written by `avnb train`")
+    if not folder.score_names():
+        raise AvnbError(
+            f"run {run} kept no per-sample scores: its method ({folder.config.method}) does not score training "
+            f"samples; only methods that do, such as ntl (omega), write them"
+        )
+    sample = folder.scores(name)
     valid = sample.valid.astype(bool)
     line = f"{run}: {name} of epoch {sample.epoch}, {int(valid.sum())} samples"
     if sample.nc_flags is not None:
