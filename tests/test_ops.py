@@ -74,6 +74,21 @@ def test_neighbours_do_not_depend_on_the_tiles(block_size: int | None, memory_by
     assert not (found[0] == torch.arange(1500)[:, None]).any()
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_worker_threads_find_the_same_neighbours(threads: int) -> None:
+    x = torch.randn(1400, 16, generator=torch.Generator().manual_seed(10))
+    y = torch.randn(900, 16, generator=torch.Generator().manual_seed(11))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        found = top_k_neighbours(x, 8, 208, backend="torch"), top_k_neighbours(x, 8, 208, keys=y, backend="torch")
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    assert_same_neighbours(found[0], brute_force(x, 8))
+    assert_same_neighbours(found[1], brute_force(x, 8, y))
+
+
 @pytest.mark.parametrize(("queries", "keys", "block_size"), [(700, 1300, None), (1300, 700, 64), (5, 40, 16)])
 def test_neighbours_among_other_keys_match_brute_force(queries: int, keys: int, block_size: int | None) -> None:
     g = torch.Generator().manual_seed(5)

@@ -9,7 +9,8 @@ selection costs about one pass over the tile plus small top-k calls.
 """
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from importlib.util import find_spec
 
@@ -54,8 +55,8 @@ class _RunningBest:
         self.strides = torch.arange(GROUP, device=device)
 
     def update(self, start: int, tile: torch.Tensor, column_start: int, transposed: bool = False) -> None:
-        """Merge a contiguous tile of similarities (its rows from `start`, its columns from `column_start`; with
-        `transposed`, its columns are the rows and its rows the columns).
+        """Merge a tile of similarities with contiguous rows (its rows from `start`, its columns from `column_start`;
+        with `transposed`, its columns are the rows and its rows the columns).
 
         Column group g is the columns g, g + w, g + 2w, ... (w = width / GROUP), so that group maxima are elementwise
         maxima of GROUP contiguous slices. A row's candidates are its groups whose maximum beats its k-th best (at most
@@ -64,9 +65,9 @@ class _RunningBest:
         similarity = tile.t() if transposed else tile
         spacing = similarity.shape[1] // GROUP
         if transposed:
-            group_max = tile.view(GROUP, spacing, -1).amax(dim=0).t()
+            group_max = tile.unflatten(0, (GROUP, spacing)).amax(dim=0).t()
         else:
-            group_max = tile.view(len(tile), GROUP, spacing).amax(dim=1)
+            group_max = tile.unflatten(1, (GROUP, spacing)).amax(dim=1)
         thresholds = self.values[start : start + len(similarity), -1:]
         counts = (group_max > thresholds).sum(dim=1).clamp_max_(self.k)
         common = int(counts.kthvalue(math.ceil(COMMON_QUANTILE * len(counts))).values)
@@ -94,7 +95,7 @@ class _RunningBest:
 
 def _multiply(rows: torch.Tensor, columns: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """rows @ columns.T into `out`; on CPU through numpy's BLAS, whose float32 matmul ran 1.4x faster than torch's MKL
-    on the AMD EPYC development machine (80 vs 56 GFLOP/s per core; the caller limits its threads to torch's)."""
+    on the AMD EPYC development machine (80 vs 56 GFLOP/s per core)."""
     if out.device.type == "cpu":
         np.matmul(rows.numpy(), columns.numpy().T, out=out.numpy())
         return out
@@ -102,17 +103,23 @@ def _multiply(rows: torch.Tensor, columns: torch.Tensor, out: torch.Tensor) -> t
 
 
 @contextmanager
-def _cpu_threads() -> Iterator[None]:
-    """The matmuls on torch's thread count of BLAS threads, the selection between them on one torch thread: BLAS
-    workers keep spinning for a while after each matmul, and torch threads contending with them on the same cores ran
-    the whole search 2x slower on the loaded 2-core development machine."""
+def _single_threaded_kernels() -> Iterator[None]:
+    """BLAS and torch kernels on one thread each, restored afterwards: the search parallelises over its own worker
+    threads instead. (BLAS workers keep spinning for a while after each matmul; torch's threads contending with them
+    on the same cores made the search 2x slower on the loaded 2-core development machine.)"""
     threads = torch.get_num_threads()
-    with threadpool_limits(threads, user_api="blas"):
+    with threadpool_limits(1, user_api="blas"):
         torch.set_num_threads(1)
         try:
             yield
         finally:
             torch.set_num_threads(threads)
+
+
+def _parts(size: int, count: int) -> list[tuple[int, int]]:
+    """`count` contiguous, nearly equal [start, end) ranges covering range(size) (empty ones left out)."""
+    bounds = [size * i // count for i in range(count + 1)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
 def _unit_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
@@ -126,38 +133,64 @@ class _Tiles:
     """Exact search of unit query rows among unit key rows (zero rows pad the keys to whole tiles; the first `count`
     are real) tile by tile, each tile merged into its rows' running k best. `symmetric`: the query is the keys, the
     row itself is excluded, and only tiles on and above the diagonal are computed, each also merged into its columns'
-    running best (as its transpose)."""
+    running best (as its transpose). With a thread pool each tile's rows (and then its columns) are split among the
+    workers, which touch disjoint rows of the running best."""
 
     def __init__(self, query: torch.Tensor, keys: torch.Tensor, count: int, k: int, symmetric: bool) -> None:
         self.query, self.keys, self.count, self.symmetric = query, keys, count, symmetric
         self.best = _RunningBest(len(query), count if symmetric else len(query), k, query.device)
         self.buffer = query.new_empty(0)
+        self.pool: ThreadPoolExecutor | None = None
+        self.workers = 1
 
-    def run(self, row_side: int, column_side: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices and similarities of each real query row's k best, walking tiles of row_side x column_side."""
+    def run(self, row_side: int, column_side: int, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices and similarities of each real query row's k best, walking tiles of row_side x column_side with
+        `workers` threads."""
         self.buffer = self.query.new_empty(row_side * column_side)
-        for start in range(0, len(self.query), row_side):
-            end = min(start + row_side, len(self.query))
-            if self.symmetric:
-                self.diagonal(start, end)
-            for column_start in range(end if self.symmetric else 0, len(self.keys), column_side):
-                self.tile(start, end, column_start, column_start + column_side)
+        self.workers = workers
+        with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as self.pool:
+            for start in range(0, len(self.query), row_side):
+                end = min(start + row_side, len(self.query))
+                if self.symmetric:
+                    self.diagonal(start, end)
+                for column_start in range(end if self.symmetric else 0, len(self.keys), column_side):
+                    self.tile(start, end, column_start, column_start + column_side)
         size = self.count if self.symmetric else len(self.query)
         return self.best.indices[:size], self.best.values[:size]
+
+    def _each(self, work: Callable[[tuple[int, int]], None], size: int) -> None:
+        """Run `work` on the parts of range(size), one per worker."""
+        parts = _parts(size, self.workers)
+        if self.pool is None:
+            for part in parts:
+                work(part)
+        else:
+            for done in [self.pool.submit(work, part) for part in parts]:
+                done.result()
 
     def tile(self, row_start: int, row_end: int, column_start: int, column_end: int) -> None:
         """Compute one tile (padding columns at -inf, the row itself at -inf on the diagonal) and merge it."""
         if column_start >= self.count:
             return
         rows, columns = self.query[row_start:row_end], self.keys[column_start:column_end]
-        tile = _multiply(rows, columns, self.buffer[: len(rows) * len(columns)].view(len(rows), -1))
-        if column_end > self.count:
-            tile[:, self.count - column_start :] = float("-inf")
-        if self.symmetric and row_start == column_start:
-            tile.diagonal().fill_(float("-inf"))
-        self.best.update(row_start, tile, column_start)
+        tile = self.buffer[: len(rows) * len(columns)].view(len(rows), -1)
+
+        def by_rows(part: tuple[int, int]) -> None:
+            a, b = part
+            _multiply(rows[a:b], columns, tile[a:b])
+            if column_end > self.count:
+                tile[a:b, self.count - column_start :] = float("-inf")
+            if self.symmetric and row_start == column_start:
+                tile[a:b, a:b].diagonal().fill_(float("-inf"))
+            self.best.update(row_start + a, tile[a:b], column_start)
+
+        def by_columns(part: tuple[int, int]) -> None:
+            a, b = part
+            self.best.update(column_start + a, tile[:, a:b], row_start, transposed=True)
+
+        self._each(by_rows, len(rows))
         if self.symmetric and row_start != column_start:
-            self.best.update(column_start, tile, row_start, transposed=True)
+            self._each(by_columns, len(columns))
 
     def diagonal(self, start: int, end: int) -> None:
         """The square of rows [start, end) against themselves: its halves and the tile between them, down to leaves of
@@ -218,8 +251,12 @@ def top_k_neighbours(
         column_side = row_side if keys is None else block_size_for(memory_bytes, count)
     base = _unit_rows(features if keys is None else keys, -(-count // column_side) * column_side)
     query = base if keys is None else _unit_rows(features, len(features))
-    with _cpu_threads() if base.is_cpu else nullcontext():
-        return _Tiles(query, base, count, k, symmetric=keys is None).run(row_side, column_side)
+    tiles = _Tiles(query, base, count, k, symmetric=keys is None)
+    if not base.is_cpu:
+        return tiles.run(row_side, column_side, workers=1)
+    workers = torch.get_num_threads()
+    with _single_threaded_kernels():
+        return tiles.run(row_side, column_side, workers)
 
 
 def neighbour_vote(
