@@ -6,7 +6,7 @@ import torch
 
 from avnoisebench.noise.labels import NoiseSpec, apply_label_noise
 from avnoisebench.ops import knn_rectify, sinkhorn, top_k_neighbours
-from avnoisebench.ops.knn import GROUP, block_size_for, neighbour_vote
+from avnoisebench.ops.knn import GROUP, block_size_for, faiss_available, neighbour_vote
 
 
 def cosine_scores(batch: int, prototypes: int, dim: int = 128, seed: int = 0) -> torch.Tensor:
@@ -129,6 +129,13 @@ def test_bad_k_and_backend_are_refused() -> None:
         top_k_neighbours(x, 4, keys=x[:3])
     with pytest.raises(ValueError, match="backend 'annoy'"):
         top_k_neighbours(x, 2, backend="annoy")
+
+
+def test_asking_for_faiss_without_it_says_how_to_install_it() -> None:
+    if faiss_available():
+        pytest.skip("faiss is installed")
+    with pytest.raises(ValueError, match="pip install faiss-cpu"):
+        top_k_neighbours(torch.randn(10, 3), 2, backend="faiss")
 
 
 def test_faiss_finds_the_same_neighbours() -> None:

@@ -5,7 +5,8 @@ The torch path normalises once into a zero-padded copy and walks the similarity 
 more than one tile: within one set it computes only the tiles on and above the diagonal (the diagonal squares split
 recursively) and merges each tile into both its rows and its columns, which halves the matmul work. Each row keeps its
 k best so far; only the column groups whose maximum beats a row's current k-th best are gathered and merged, so
-selection costs about one pass over the tile plus small top-k calls.
+selection costs about one pass over the tile plus small top-k calls. On CPU the matmuls go through numpy's BLAS and
+the work is split among the search's own threads (torch's thread count), BLAS and torch kernels each on one thread.
 """
 
 import math
@@ -241,6 +242,8 @@ def top_k_neighbours(
     available = count - (keys is None)
     if k < 1 or k > available:
         raise ValueError(f"k = {k} neighbours asked among {count} samples")
+    if backend == "faiss" and not (features.is_cpu and faiss_available()):
+        raise ValueError("the faiss backend needs CPU tensors and faiss installed (pip install faiss-cpu)")
     if backend == "faiss" or (backend == "auto" and keys is not None and features.is_cpu and faiss_available()):
         base = None if keys is None else _unit_rows(keys, len(keys))
         return _faiss_neighbours(_unit_rows(features, len(features)), base, k)
