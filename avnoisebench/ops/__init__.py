@@ -1,6 +1,6 @@
 """Operations shared by baselines and the proposed method: Sinkhorn codes, k-NN neighbours and label rectification."""
 
-from avnoisebench.ops.knn import knn_rectify, top_k_neighbours
+from avnoisebench.ops.knn import knn_rectify, neighbour_vote, top_k_neighbours
 from avnoisebench.ops.sinkhorn import sinkhorn
 
-__all__ = ["knn_rectify", "sinkhorn", "top_k_neighbours"]
+__all__ = ["knn_rectify", "neighbour_vote", "sinkhorn", "top_k_neighbours"]
