@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -11,21 +13,23 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import typer
 from harnesskit import SAMPLING, Notes
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
 from avnoisebench.errors import AvnbError
-from avnoisebench.evaluation.results import read_results
+from avnoisebench.evaluation.results import load_results, read_logs, read_results
 from avnoisebench.harness.cache import list_caches
 from avnoisebench.noise.correspondence import parse_correspondence_levels
 from avnoisebench.noise.labels import NoiseSpec
 from avnoisebench.recipes.synthetic_av import SyntheticAvOptions, build_synthetic_av
 from avnoisebench.runs.folder import CHECKPOINT, PREDICTIONS
-from avnoisebench.sweep import expand, grid_points, load_sweep, run_sweep
+from avnoisebench.sweep import Shard, expand, grid_points, load_sweep, run_sweep, sweep_cells
 from avnoisebench.sweep.execute import error_file
 
-SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+REPO = Path(__file__).resolve().parents[1]
+SWEEPS = REPO / "sweeps"
 
 
 def sweep_file(path: Path, bench: tuple[Path, Path], grid: str = "", extra: str = "") -> Path:
@@ -127,7 +131,10 @@ def test_a_failing_cell_is_reported_and_retried(tmp_path: Path, synthetic_bench:
     ("text", "message"),
     [
         ("[grid\n", "is not valid TOML"),
-        ('speed = 1\n[grid]\nbenchmarks = ["b"]\n', "speed is not a known key; use name, runs, results, settings"),
+        (
+            'speed = 1\n[grid]\nbenchmarks = ["b"]\n',
+            "speed is not a known key; use name, runs, results, shared_log, settings",
+        ),
         ('[grid]\nbenchmarks = ["b"]\nconfigs = ["clean"]\nmethods = ["late-fusion"]\n', "grid.seeds is missing"),
         ('[grid]\nbenchmarks = []\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0]\n', "grid.benchmarks must be a non"),
         ('[grid]\nbenchmarks = ["b"]\nconfigs = ["c"]\nmethods = ["m"]\nseeds = [0, "1"]\n', "grid.seeds holds '1'"),
@@ -175,11 +182,18 @@ def test_bad_grid_values_are_named(tmp_path: Path, synthetic_bench: tuple[Path, 
 
 
 def test_shipped_sweep_files_parse() -> None:
-    sizes = {path.stem: len(grid_points(load_sweep(path))) for path in sorted(SWEEPS.glob("*.toml"))}
-    assert sizes == {"paper-avmnist": 378, "ablation-avmnist": 12, "gamma-avmnist": 24, "paper-gpu": 540}
-    avmnist = [load_sweep(SWEEPS / f"{name}-avmnist.toml") for name in ("paper", "ablation", "gamma")]
-    assert len({(s.runs, s.results) for s in avmnist}) == 1  # one run folder, one committed results log
-    assert all(s.grids[0].settings == avmnist[0].grids[0].settings for s in avmnist)  # rows and curves compare
+    sizes = {str(path.relative_to(SWEEPS)): len(grid_points(load_sweep(path))) for path in SWEEPS.rglob("*.toml")}
+    known = {
+        "paper-gpu.toml": 540,
+        "scratch-6ep/paper-avmnist.toml": 378,
+        "scratch-6ep/ablation-avmnist.toml": 12,
+        "scratch-6ep/gamma-avmnist.toml": 24,
+    }
+    assert {name: sizes.get(name) for name in known} == known
+    for regime in {path.parent for path in SWEEPS.rglob("*-avmnist.toml")}:  # each regime's three AV-MNIST sweeps
+        avmnist = [load_sweep(path) for path in sorted(regime.glob("*-avmnist.toml"))]
+        assert len({(s.runs, s.results) for s in avmnist}) == 1  # one run folder, one committed results log
+        assert all(s.grids[0].settings == avmnist[0].grids[0].settings for s in avmnist)  # rows and curves compare
 
 
 runner = CliRunner()
@@ -228,3 +242,94 @@ def test_a_killed_sweep_leaves_no_worker_and_the_rerun_completes_each_cell_once(
     assert again.failed == []
     keys = Counter(Path(r.run).name for r in read_results(plan.results))
     assert keys == Counter(c.key for c in expand(plan))  # every cell exactly once
+
+
+# --- shards ------------------------------------------------------------------------------------------------------
+
+
+def test_shards_of_a_sweep(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    assert (Shard.parse("2/4"), Shard.parse(" 1 / 1 ")) == (Shard(2, 4), Shard(1, 1))
+    for bad, message in (("0/4", "i must be 1 to 4"), ("5/4", "i must be 1 to 4"), ("2", "is not i/n")):
+        with pytest.raises(AvnbError, match=message):
+            Shard.parse(bad)
+    slurm = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"}
+    assert Shard.from_slurm({}) is None and Shard.chosen(None, {}) is None
+    assert Shard.from_slurm({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}) == Shard(4, 4)
+    assert Shard.from_slurm({**slurm, "SLURM_ARRAY_TASK_STEP": "2"}) == Shard(3, 3)  # --array=1-5:2
+    assert Shard.chosen("1/2", {**slurm, "SLURM_ARRAY_TASK_STEP": "2"}) == Shard(1, 2)  # --shard wins
+    with pytest.raises(AvnbError, match="SLURM array task 5 is not one of 3 tasks from 1 by 1"):
+        Shard.from_slurm(slurm)
+    with pytest.raises(AvnbError, match="not an integer"):
+        Shard.from_slurm({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"})
+
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench, grid="vary.settings.lr = [0.001, 0.003]")
+    whole = load_sweep(path)
+    shards = [load_sweep(path, shard=Shard(i, 3)) for i in (1, 2, 3)]
+    keys = [[c.key for c in sweep_cells(s)] for s in shards]
+    assert sorted(sum(keys, [])) == sorted(c.key for c in expand(whole)) and [len(k) for k in keys] == [3, 3, 2]
+    assert [s.results for s in shards] == [whole.results.with_name(f"results.shard-{i}-of-3.jsonl") for i in (1, 2, 3)]
+    path.write_text("shared_log = true\n" + path.read_text())
+    assert load_sweep(path, shard=Shard(2, 3)).results == whole.results  # every shard appends to the one log
+    path.write_text(path.read_text().replace("shared_log = true", 'shared_log = "yes"'))
+    with pytest.raises(AvnbError, match="shared_log is 'yes'; write true or false"):
+        load_sweep(path)
+
+
+def test_two_shards_make_the_unsharded_sweep(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench)
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 1"))
+    whole = load_sweep(path, runs=tmp_path / "whole")
+    assert run_sweep(whole, threads=1).failed == []
+    for index in (1, 2):  # one after the other here; on a cluster, two machines at once
+        shard = load_sweep(path, runs=tmp_path / "sharded", shard=Shard(index, 2))
+        summary = run_sweep(shard, threads=1)
+        assert (summary.total, len(summary.outcomes), summary.failed) == (2, 2, [])
+    logs = sorted(p.name for p in (tmp_path / "sharded").glob("*.jsonl"))
+    assert logs == ["results.shard-1-of-2.jsonl", "results.shard-2-of-2.jsonl"]
+    cells = {(Path(r.run).name, r.seed, r.config, json.dumps(r.metrics)) for r in read_results(whole.results)}
+    union = read_logs(tmp_path / "sharded")  # the folder of shard logs, merged
+    assert len(union) == 4 and {(Path(r.run).name, r.seed, r.config, json.dumps(r.metrics)) for r in union} == cells
+    frame = load_results(tmp_path / "sharded")
+    assert sorted(frame["log"].map(lambda log: Path(log).name).unique()) == logs and len(frame) == 4
+    assert run_sweep(load_sweep(path, runs=tmp_path / "sharded", shard=Shard(1, 2))).outcomes == []  # it resumes
+
+
+def sbatch_script() -> str:
+    """The sbatch script of docs/gpu-recipe.md, as written."""
+    text = (REPO / "docs" / "gpu-recipe.md").read_text(encoding="utf-8").split("## 4. Many GPUs", 1)[1]
+    return re.search(r"```bash\n(.*?)```", text, flags=re.DOTALL).group(1)
+
+
+def test_the_sbatch_array_script_of_the_gpu_recipe(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    script = sbatch_script()
+    directives = dict(re.findall(r"^#SBATCH --([a-z-]+)=(\S+)", script, flags=re.M))
+    first, last = map(int, directives["array"].split("-"))
+    assert (first, last + 1 - first) == (0, 4) and directives["gres"] == "gpu:1"
+    assert (
+        "avnb sweep sweeps/paper-gpu.toml" in script and len(grid_points(load_sweep(SWEEPS / "paper-gpu.toml"))) == 540
+    )
+    if "--shard" not in runner.invoke(app, ["sweep", "--help"]).stdout:
+        pytest.skip("`avnb sweep` has no --shard option yet (cli/runs.py passes Shard.chosen to load_sweep)")
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench)
+    local = script.replace("sweeps/paper-gpu.toml", str(path)).replace("--quiet", "--dry-run")
+    (tmp_path / "job.sbatch").write_text(local)
+    cells = expand(load_sweep(path))
+    for task in (0, 1, 2, 3):  # what each array task would run: its quarter of the cells, into its own log
+        env = {**os.environ, "SLURM_SUBMIT_DIR": str(tmp_path), "SLURM_ARRAY_TASK_ID": str(task)}
+        env |= {"SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "1"}
+        done = subprocess.run(["bash", str(tmp_path / "job.sbatch")], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("todo ")] == [cells[task].key]
+        assert f"results.shard-{task + 1}-of-4.jsonl" in done.stdout
+
+
+def test_the_torchrun_line_of_the_gpu_recipe_parses() -> None:
+    from torch.distributed.run import get_args_parser
+
+    text = (REPO / "docs" / "gpu-recipe.md").read_text(encoding="utf-8").split("## 5. One large run", 1)[1]
+    line = re.search(r"```\n(torchrun .*?)```", text, flags=re.DOTALL).group(1).replace("\\\n", " ")
+    args = get_args_parser().parse_args(shlex.split(line)[1:])
+    assert (args.nnodes, args.nproc_per_node, args.module, args.training_script) == ("2", "1", True, "avnoisebench")
+    command = typer.main.get_command(app).commands[args.training_script_args[0]]
+    context = command.make_context("train", args.training_script_args[1:])  # avnb train accepts every option given
+    assert context.params["method"] == "ntl" and context.params["device"] == "cuda"

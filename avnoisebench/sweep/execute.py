@@ -18,7 +18,7 @@ from avnoisebench.harness.training import cached, run_training
 from avnoisebench.processes import sigterm_raises, worker_pool
 from avnoisebench.progress import SILENT, Progress, Task
 from avnoisebench.runs.folder import RunFolder
-from avnoisebench.sweep.spec import Cell, Sweep, expand
+from avnoisebench.sweep.spec import Cell, Sweep, sweep_cells
 
 STATUSES = ("trained", "resumed", "evaluated", "failed")
 
@@ -133,18 +133,21 @@ def _parallel(cells: list[Cell], results: Path, jobs: int, threads: int) -> Iter
 def run_sweep(
     sweep: Sweep, jobs: int = 1, threads: int | None = None, limit: int | None = None, progress: Progress = SILENT
 ) -> SweepSummary:
-    """Run every cell of `sweep` that has no record in its results log yet (at most `limit` of them), `jobs` at a
-    time in worker processes; each finished cell appends one record, so an interrupted sweep resumes where it was.
-    SIGTERM stops the sweep like Ctrl-C: its workers are killed, the finished cells stay in the log."""
+    """Run every cell of `sweep` (or of its shard) that has no record in its results log yet (at most `limit` of them),
+    `jobs` at a time in worker processes; each finished cell appends one record, so an interrupted sweep resumes where
+    it was. SIGTERM stops the sweep like Ctrl-C: its workers are killed, the finished cells stay in the log."""
     if jobs < 1:
         raise AvnbError(f"--jobs {jobs} must be at least 1")
     if limit is not None and limit < 1:
         raise AvnbError(f"--limit {limit} must be at least 1")
-    cells = expand(sweep)
+    cells = sweep_cells(sweep)
     done = finished_keys(sweep.results)
     todo = [c for c in cells if c.key not in done]
     pending = todo[:limit]
-    progress.note(f"{len(cells)} cells: {len(cells) - len(todo)} already in the results log, {len(pending)} to run")
+    part = f"shard {sweep.shard}: " if sweep.shard else ""
+    progress.note(
+        f"{part}{len(cells)} cells: {len(cells) - len(todo)} already in the results log, {len(pending)} to run"
+    )
     outcomes: list[Outcome] = []
     with sigterm_raises():
         _prepare_caches(pending, progress)

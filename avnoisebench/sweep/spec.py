@@ -3,7 +3,10 @@
 import hashlib
 import itertools
 import json
+import os
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from avnoisebench.errors import AvnbError
 from avnoisebench.harness.settings import TrainSettings, check_media_present, plan_run
 from avnoisebench.runs.config import TRACKS, variant_label
 
-TOP_KEYS = ("name", "runs", "results", "settings", "options", "grid")
+TOP_KEYS = ("name", "runs", "results", "shared_log", "settings", "options", "grid")
 GRID_KEYS = ("benchmarks", "configs", "methods", "seeds", "settings", "options", "vary")
 VARY_KEYS = ("settings", "options")
 SETTINGS: dict[str, type] = {
@@ -55,14 +58,71 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Shard `index` (1 .. count) of a sweep split `count` ways: every count-th cell of the sweep's cell order."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        """`i/n` (e.g. `2/4`) as a shard."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if match is None:
+            raise AvnbError(f"--shard {text!r} is not i/n; write e.g. --shard 2/4 for the second of four shards")
+        index, count = map(int, match.groups())
+        if not 1 <= index <= count:
+            raise AvnbError(f"--shard {text}: i must be 1 to {count}; write e.g. --shard 1/{max(count, 1)}")
+        return cls(index, count)
+
+    @classmethod
+    def from_slurm(cls, environ: Mapping[str, str] = os.environ) -> "Shard | None":
+        """The shard of a SLURM array task: task SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT evenly spaced ones from
+        SLURM_ARRAY_TASK_MIN by SLURM_ARRAY_TASK_STEP (0 and 1 when unset); None outside an array job."""
+        if "SLURM_ARRAY_TASK_ID" not in environ or "SLURM_ARRAY_TASK_COUNT" not in environ:
+            return None
+        try:
+            task, count = int(environ["SLURM_ARRAY_TASK_ID"]), int(environ["SLURM_ARRAY_TASK_COUNT"])
+            first, step = int(environ.get("SLURM_ARRAY_TASK_MIN", "0")), int(environ.get("SLURM_ARRAY_TASK_STEP", "1"))
+        except ValueError as exc:
+            raise AvnbError(f"a SLURM array variable is not an integer ({exc}); pass --shard i/n instead") from exc
+        index, off = divmod(task - first, max(step, 1))
+        if off or not 0 <= index < count:
+            raise AvnbError(
+                f"SLURM array task {task} is not one of {count} tasks from {first} by {step}; submit the sweep with "
+                f"--array=0-{count - 1} (or a range with a step), or pass --shard i/n"
+            )
+        return cls(index + 1, count)
+
+    @classmethod
+    def chosen(cls, text: str | None, environ: Mapping[str, str] = os.environ) -> "Shard | None":
+        """The shard asked for: `--shard i/n` when given, else the SLURM array task's, else None (every cell)."""
+        return cls.parse(text) if text is not None else cls.from_slurm(environ)
+
+    def select(self, cells: list["Cell"]) -> list["Cell"]:
+        """This shard's cells: every count-th from the index-th on, so that the shards are disjoint and cover all."""
+        return cells[self.index - 1 :: self.count]
+
+    def log(self, results: Path) -> Path:
+        """This shard's own results log beside `results`: `<stem>.shard-i-of-n.jsonl`."""
+        return results.with_name(f"{results.stem}.shard-{self.index}-of-{self.count}{results.suffix}")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
 class Sweep:
-    """A parsed sweep file: its grids and where it writes run folders and the results log."""
+    """A parsed sweep file: its grids, where it writes run folders and the results log (a shard's own log unless the
+    file asks for one `shared_log`), and the shard this process runs, if any."""
 
     path: Path
     name: str
     runs: Path
     results: Path
     grids: list[Grid]
+    shard: Shard | None = None
+    shared_log: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,9 +192,10 @@ def _setting_value(path: Path, key: str, value: Any, kind: type) -> Any:
     raise _fail(path, key, f"is {value!r}, not {wanted}", f"write {wanted}")
 
 
-def load_sweep(path: Path, runs: Path | None = None, results: Path | None = None) -> Sweep:
-    """Read and check a sweep file (`runs` and `results` replace the file's); every problem is one AvnbError naming
-    the key and the fix."""
+def load_sweep(path: Path, runs: Path | None = None, results: Path | None = None, shard: Shard | None = None) -> Sweep:
+    """Read and check a sweep file (`runs` and `results` replace the file's); with a `shard`, the sweep runs only that
+    shard's cells and appends to the shard's own log, unless the file sets `shared_log = true`. Every problem is one
+    AvnbError naming the key and the fix."""
     if not path.is_file():
         raise AvnbError(f"sweep file {path} not found; pass a TOML file such as sweeps/paper-avmnist.toml")
     try:
@@ -157,7 +218,12 @@ def load_sweep(path: Path, runs: Path | None = None, results: Path | None = None
         raise _fail(path, "name", f"is {name!r}", "give a non-empty string")
     runs = runs or _setting_value(path, "runs", data.get("runs", f"runs/{name}"), Path)
     results = results or _setting_value(path, "results", data.get("results", str(runs / "results.jsonl")), Path)
-    return Sweep(path=path, name=name, runs=runs, results=results, grids=grids)
+    shared = data.get("shared_log", False)
+    if not isinstance(shared, bool):
+        raise _fail(path, "shared_log", f"is {shared!r}", "write true or false")
+    if shard is not None and not shared:
+        results = shard.log(results)
+    return Sweep(path=path, name=name, runs=runs, results=results, grids=grids, shard=shard, shared_log=shared)
 
 
 def _settings(path: Path, key: str, value: Any) -> dict[str, Any]:
@@ -245,6 +311,12 @@ def expand(sweep: Sweep) -> list[Cell]:
     for cell in cells:
         unique.setdefault(cell.key, cell)
     return list(unique.values())
+
+
+def sweep_cells(sweep: Sweep) -> list[Cell]:
+    """The cells this sweep runs: all of `expand(sweep)`, or its shard's share of them."""
+    cells = expand(sweep)
+    return sweep.shard.select(cells) if sweep.shard else cells
 
 
 def _grid_cells(sweep: Sweep, grid: Grid) -> list[Cell]:
