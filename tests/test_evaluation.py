@@ -485,7 +485,7 @@ def test_cli_scores_of_a_run_without_scores_says_so(tmp_path: Path, folder: Path
     run_config(folder).write(run / "config.json")
     done = runner.invoke(app, ["scores", str(run)])
     assert done.exit_code == 2 and "Traceback" not in done.output
-    assert f"run {run} kept no per-sample scores: its method (late-fusion) does not score training samples" in (
+    assert f"{run} has no per-sample scores named 'omega' (it kept: none); only methods that score samples" in (
         done.stderr
     )
     done = runner.invoke(app, ["scores", str(tmp_path)])

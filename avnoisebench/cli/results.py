@@ -150,11 +150,6 @@ def scores(
     folder = RunFolder(run)
     if not folder.has_config:
         raise AvnbError(f"{run} is not a run folder (no config.json); pass a folder written by `avnb train`")
-    if not folder.score_names():
-        raise AvnbError(
-            f"run {run} kept no per-sample scores: its method ({folder.config.method}) does not score training "
-            f"samples; only methods that do, such as ntl (omega), write them"
-        )
     sample = folder.scores(name)
     valid = sample.valid.astype(bool)
     line = f"{run}: {name} of epoch {sample.epoch}, {int(valid.sum())} samples"
