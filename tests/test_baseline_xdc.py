@@ -126,7 +126,7 @@ def test_a_run_on_vectors_recovers_classes_and_resumes_exactly(tmp_path: Path, m
 
     monkeypatch.setattr(xdc, "cross_modal_targets", spy_targets)
     monkeypatch.setattr(xdc, "fresh_heads", spy_heads)
-    options = {"clusters": 4, "knn_k": 5, "xdc_fraction": 0.6, "pca_dim": 0, "recluster_every": 2}
+    options = {"clusters": "K", "knn_k": 5, "xdc_fraction": 0.6, "pca_dim": 0, "recluster_every": 2}
     budget = Budget(epochs=10, batch_size=32, lr=3e-3)
     model, data = vector_task(classes, video, audio)
     xdc.XDC(**options).fit(model, data, budget, RunLog(tmp_path / "whole"))
@@ -176,7 +176,8 @@ def samples(n: int, classes: int = 4) -> TrainData:
         ({"xdc_fraction": 1.0}, r"xdc option xdc_fraction=1.0 is out of range; allowed: \[0, 1\)"),
         ({"pca_dim": "many"}, "xdc option pca_dim='many': give a whole number"),
         ({"cluster_balance": "sample"}, "xdc option cluster_balance='sample': choose one of weight, none"),
-        ({"hybrid_gamma": 1.5}, "xdc option hybrid_gamma=1.5 is out of range"),
+        ({"hybrid_gamma": 1.5}, r"xdc option hybrid_gamma=1.5 is out of range; allowed: \[0, 1\], schedule"),
+        ({"hybrid_gamma": "ramp"}, "xdc option hybrid_gamma='ramp': give a number or choose one of schedule"),
     ],
 )
 def test_bad_options_are_refused_at_construction(options: dict, message: str) -> None:
@@ -197,15 +198,14 @@ def test_options_beyond_the_data_are_refused_in_resolve(options: dict, message: 
     assert xdc.XDCOptions(clusters=100, knn_k=99).resolve(samples(100), Budget()).clusters == 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="avnoisebench/harness/options.py converts a union such as int | Literal['K', '2K'] by its first member "
-    "only; asked the lead to try every member",
-)
 def test_keyword_values_of_number_options() -> None:
     assert xdc.XDCOptions(clusters="K").resolve(samples(100, classes=5), Budget()).clusters == 5
     assert xdc.XDCOptions(clusters="2K").resolve(samples(100, classes=5), Budget()).clusters == 10
     assert xdc.XDCOptions.from_values({"clusters": "12", "hybrid_gamma": "0.5"}).clusters == 12
+    with pytest.raises(AvnbError, match="clusters='3K': give a whole number or choose one of K, 2K"):
+        xdc.XDC(clusters="3K")
+    with pytest.raises(AvnbError, match="clusters='2K' must be K, 2K or a number from 2 to 9"):
+        xdc.XDCOptions(clusters="2K").resolve(samples(9, classes=5), Budget())
     scheduled = xdc.XDCOptions(hybrid_gamma="schedule")
     assert [scheduled.gamma(e) for e in (0, 15, 30)] == pytest.approx([0.6, 0.8, 0.8])
 
@@ -237,7 +237,7 @@ def test_xdc_is_registered_and_learns_on_noisy_synthetic_av(synthetic_bench, tmp
         config="sym20",
         method="xdc",
         epochs=12,
-        options={"clusters": 4, "knn_k": 5, "xdc_fraction": 2 / 3, "recluster_every": 4, "pca_dim": 0},
+        options={"clusters": "K", "knn_k": 5, "xdc_fraction": 2 / 3, "recluster_every": 4, "pca_dim": 0},
     )
     run = run_training(settings)
     table = pq.read_table(folder / "data" / "sym20" / "train.parquet")
