@@ -1,6 +1,7 @@
 """`avnb train`, `avnb methods`, `avnb sweep`, `avnb cache`, `avnb demo`: runs of methods on benchmarks."""
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -237,7 +238,8 @@ def methods(
     table = Table("method", "provided by", "summary")
     for method_name, entry in registered_methods().items():
         try:
-            summary = " ".join((entry.load().__doc__ or "").split("\n\n")[0].split())
+            paragraph = (entry.load().__doc__ or "").split("\n\n")[0]
+            summary = " ".join(re.sub(r"-\n\s*", "-", paragraph).split())  # a line-ending hyphen joins its words
         except Exception as exc:  # a broken third-party plug-in is listed, not fatal
             summary = f"cannot be loaded: {type(exc).__name__}: {exc}"
         table.add_row(method_name, entry.value, summary)
@@ -256,16 +258,23 @@ def sweep(
     results: Annotated[Path | None, typer.Option(help="Results log (overrides the file's `results`).")] = None,
     limit: Annotated[int | None, typer.Option(help="Run at most this many of the pending cells (for timing).")] = None,
     dry_run: Annotated[bool, typer.Option(help="List the cells and which are done; train nothing.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Run only shard i of n (e.g. 2/4: every 4th cell from the 2nd), appending to its own log; default: "
+            "the SLURM array task's shard (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT), else every cell."
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Run every cell of a sweep file not yet in its results log; rerun the same command to resume."""
-    from avnoisebench.sweep import expand, load_sweep, run_sweep
+    from avnoisebench.sweep import Shard, load_sweep, run_sweep, sweep_cells
     from avnoisebench.sweep.execute import finished_keys
 
-    plan = load_sweep(file, runs, results)
+    plan = load_sweep(file, runs, results, Shard.chosen(shard))
     if dry_run:
         done = finished_keys(plan.results)
-        cells = expand(plan)
+        cells = sweep_cells(plan)
         for cell in cells:
             s = cell.settings
             mark = "done" if cell.key in done else "todo"
@@ -276,6 +285,7 @@ def sweep(
             )
         pending = sum(c.key not in done for c in cells)
         line = f"{len(cells)} cells, {pending} to run; runs in {plan.runs}, results in {plan.results}"
+        line = (f"shard {plan.shard}: " if plan.shard else "") + line
         console.print(line, highlight=False, markup=False)
         return
     kept = f"the cells finished so far are in {plan.results}; rerun the same command to go on"

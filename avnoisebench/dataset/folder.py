@@ -228,7 +228,7 @@ class BenchmarkFolder:
             raise AvnbError(f"{path} is not a readable Parquet file ({exc}); rebuild the folder") from exc
 
     def frame(self, config: str, split: str) -> "pd.DataFrame":
-        """A split's manifest as a pandas DataFrame (class names as a categorical `class_name`)."""
+        """A split's manifest as a pandas DataFrame, one row per clip."""
         return self.manifest(config, split).to_pandas()
 
     def clip_paths(self, split: str) -> dict[str, str]:

@@ -82,6 +82,7 @@ class ResultRecord:
     run: str | None = None
     predictions: str | None = None
     run_code_version: str | None = None
+    num_classes: int | None = None
     format: int = FORMAT
 
     def setup(self) -> tuple:

@@ -55,6 +55,7 @@ def evaluate_predictions(
         correspondence_kind=noise.correspondence_kind if noise else None,
         name=name,
         predictions=str(predictions.resolve()),
+        num_classes=bench.num_classes,
     )
     return Evaluation(record, tuple(warnings))
 

@@ -2,6 +2,7 @@
 predict the test split; a run that fails before its first epoch leaves nothing behind."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,9 @@ def run_training(
     if settings.out is None:
         raise ValueError("run_training needs settings with a run folder (out)")
     rank, world = distributed_context()
+    if world > 1 and settings.device == "cuda":
+        settings = replace(settings, device=f"cuda:{os.environ.get('LOCAL_RANK', '0')}")  # one GPU per process
+        torch.cuda.set_device(settings.device)
     run = RunFolder.create(settings.out, settings.record(), resume, overwrite) if rank == 0 else RunFolder(settings.out)
     try:
         _train(settings, run, rank, world, resume, progress)

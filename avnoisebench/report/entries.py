@@ -155,8 +155,10 @@ def latest_per_seed(records: Iterable[ResultRecord]) -> list[ResultRecord]:
 
 
 def _classes(record: ResultRecord) -> int | None:
-    """The benchmark's number of classes K: the length of a score row of the record's predictions file, when it is
-    still there, else the fixed K of a known benchmark family."""
+    """The benchmark's number of classes K: as the record gives it, else the length of a score row of its predictions
+    file when that is still there, else the fixed K of a known benchmark family."""
+    if record.num_classes is not None:
+        return record.num_classes
     if record.predictions and Path(record.predictions).is_file():
         import pyarrow.parquet as pq
 
