@@ -3,6 +3,9 @@ autoencoder and L_cat, k-NN correction, the hybrid loss and its schedule; the ph
 resume, and an end-to-end run on synthetic-av with noisy labels and mismatched pairs against late fusion."""
 
 import math
+import os
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -543,6 +546,40 @@ def test_the_contrastive_phase_needs_one_full_batch(tmp_path: Path) -> None:
     model, data = vector_task(noisy, video, audio)
     with pytest.raises(AvnbError, match="full batches of 16"):
         ntl.NTL().fit(model, data, Budget(epochs=2, batch_size=16), RunLog(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["extract", "training_pass"])
+def test_ntl_under_ddp_on_two_cpu_processes(synthetic_bench, tmp_path: Path, source: str) -> None:
+    """Two processes: each computes omega and the correction from the whole set (with training-pass features, each
+    process's share gathered after every pass) and the run completes with both phases."""
+    folder, media = synthetic_bench
+    run = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command += ["-m", "avnoisebench", "train", str(folder), "--config", "sym20", "--method", "ntl", "--out", str(run)]
+    command += ["--media-root", str(media), "--track", "cached", "--model", "small", "--epochs", "3"]
+    command += ["--batch-size", "16", "--lr", "0.003", "--frames", "4", "--stride", "0.5", "--views", "3"]
+    command += [
+        "--short-side",
+        "40",
+        "--crop",
+        "32",
+        "--init",
+        "none",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    command += ["--option", "warmup_epochs=1", "--option", f"feature_source={source}"]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    epochs = RunFolder(run).epochs()
+    assert [(r["phase"], r["samples"], r.get("contrastive_samples")) for r in epochs] == [
+        ("warm-up", 80, None),
+        ("contrastive+hybrid", 80, 64),
+        ("contrastive+hybrid", 80, 64),
+    ]
+    assert [r["epoch"] for r in RunFolder(run).events("corrected_labels")] == [1, 2]
 
 
 # End to end on synthetic-av: 60 % symmetric label noise, 30 % mismatched pairs
