@@ -38,15 +38,15 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> set[str]:
-    """Every avnoisebench module a file imports, at any depth of its code (lazy imports included)."""
+def imports(path: Path, package: str = "avnoisebench") -> set[str]:
+    """Every module of `package` a file imports, at any depth of its code (lazy imports included)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
-    return {name for name in found if name == "avnoisebench" or name.startswith("avnoisebench.")}
+    return {name for name in found if name == package or name.startswith(f"{package}.")}
 
 
 def sources() -> dict[str, Path]:
@@ -124,3 +124,9 @@ def test_methods_use_only_the_public_plugin_api(folder: str) -> None:
         if not (name == "avnoisebench.plugin" or name.startswith("avnoisebench.plugin."))
     }
     assert sorted(reached) == []
+
+
+@pytest.mark.parametrize(("folder", "other"), [("baselines", "method"), ("method", "baselines")])
+def test_baselines_and_method_never_import_each_other(folder: str, other: str) -> None:
+    reached = sorted(f"{p.relative_to(ROOT)}" for p in (ROOT / folder).rglob("*.py") if imports(p, other))
+    assert reached == []
