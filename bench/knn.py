@@ -75,7 +75,8 @@ def prepare_sklearn(x: np.ndarray, args: argparse.Namespace) -> Callable[[], dic
 
 
 def threads_and_engine(side: str, backend: str) -> dict:
-    """The threads a side computes with (torch's, or the BLAS pool's) and what engine does the search."""
+    """The threads a side computes with (torch's, or the BLAS pool's) and what engine does the search ("auto" never
+    takes faiss for a search within one set)."""
     if side == "sklearn":
         from threadpoolctl import threadpool_info
 
@@ -83,10 +84,7 @@ def threads_and_engine(side: str, backend: str) -> dict:
         return {"threads": max(blas, default=1), "engine": "scikit-learn brute force"}
     import torch
 
-    from avnoisebench.ops.knn import faiss_available
-
-    faiss = backend == "faiss" or (backend == "auto" and faiss_available())
-    return {"threads": torch.get_num_threads(), "engine": "faiss" if faiss else "torch tiles"}
+    return {"threads": torch.get_num_threads(), "engine": "faiss" if backend == "faiss" else "torch tiles"}
 
 
 def worker(args: argparse.Namespace) -> None:
