@@ -14,8 +14,8 @@ from avnoisebench.errors import AvnbError
 from avnoisebench.loaders.clips import ClipDataset
 from avnoisebench.models import build_model
 from avnoisebench.pretrain import RECIPES, PretrainSpec, pretrain_encoders
-from avnoisebench.pretrain.encoders import build_encoder
-from avnoisebench.pretrain.quality import Clips, feature_quality
+from avnoisebench.pretrain.encoders import build_encoder, fold_standardisation
+from avnoisebench.pretrain.quality import Clips, feature_quality, knn_classify
 
 SPEC = PretrainSpec("test", model="tiny", epochs=3, batch_size=16)
 
@@ -227,3 +227,25 @@ def test_short_pretraining_beats_random_features_on_synthetic_av(tmp_path: Path)
     baseline = feature_quality(random, spec.model, train, test)["test_knn"]
     assert pretrained["video"] >= baseline["video"] + 0.15, (pretrained, baseline)
     assert pretrained["fused"] >= baseline["fused"], (pretrained, baseline)
+
+
+def test_folding_the_standardisation_keeps_the_first_stage_away_from_the_padding() -> None:
+    encoder = build_encoder("small", "audio", seed=0).eval()
+    with torch.no_grad():
+        norm = encoder.stages[0][1]
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+    logmel = torch.randn(4, 1, 51, 40) * 9 - 26
+    first = encoder.stages[0][:2]
+    standardised = first((logmel + 26) / 9)
+    fold_standardisation(encoder, -26.0, 9.0)
+    raw = first(logmel)
+    torch.testing.assert_close(raw[:, :, 1:-1, 1:-1], standardised[:, :, 1:-1, 1:-1], rtol=1e-4, atol=1e-4)
+
+
+def test_knn_classify_votes_and_breaks_ties_by_similarity() -> None:
+    bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = torch.tensor([0, 0, 1, 1])
+    query = torch.tensor([[1.0, 0.05], [0.05, 1.0], [0.6, 0.5]])
+    assert knn_classify(query, bank, labels, k=2).tolist() == [0, 1, 0]
+    assert knn_classify(query, bank, labels, k=4).tolist() == [0, 1, 0]

@@ -67,7 +67,7 @@ def extract_features(encoder: nn.Module, modality: str, array: np.ndarray, batch
     views = array[:, None] if array.ndim == single else array
     features = []
     for start in range(0, len(views), batch_size):
-        chunk = torch.from_numpy(np.ascontiguousarray(views[start : start + batch_size]))
+        chunk = torch.from_numpy(np.array(views[start : start + batch_size]))
         n, v = chunk.shape[:2]
         out = F.normalize(encoder(encoder_input(modality, chunk.flatten(0, 1))), dim=1)
         features.append(F.normalize(out.view(n, v, -1).mean(dim=1), dim=1))
