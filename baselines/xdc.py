@@ -14,6 +14,7 @@ and the fusion model is trained with CE on the rectified labels for the rest of 
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import Any, ClassVar, Literal, Self
@@ -21,6 +22,10 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import normalized_mutual_info_score
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from avnoisebench.plugin import (
@@ -68,84 +73,33 @@ def pca_whiten(features: torch.Tensor, dim: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class KMeansResult:
-    """Cluster id of every point, the centroids, and how many times an empty cluster was re-seeded."""
+    """Cluster id of every point and the centroids of one k-means."""
 
     labels: torch.Tensor
     centroids: torch.Tensor
-    reseeded: int
 
 
-def kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k initial centroids by k-means++ seeding (uniform draws once every point coincides with a centroid)."""
-    chosen = [int(torch.randint(len(points), (1,), generator=generator))]
-    nearest = ((points - points[chosen[0]]) ** 2).sum(dim=1)
-    for _ in range(k - 1):
-        weights = nearest if float(nearest.sum()) > 0 else torch.ones_like(nearest)
-        chosen.append(int(torch.multinomial(weights, 1, generator=generator)))
-        nearest = torch.minimum(nearest, ((points - points[chosen[-1]]) ** 2).sum(dim=1))
-    return points[chosen].clone()
+def stream_seed(seed: int, *keys: int) -> int:
+    """An integer seed (for scikit-learn) from the run seed and a tuple of stream keys (purpose, round)."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1, dtype=np.uint32)[0])
 
 
-def reseed_empty(
-    points: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Give every empty cluster the point farthest from its own centroid among clusters with more than one point."""
-    labels, centroids = labels.clone(), centroids.clone()
-    counts = torch.bincount(labels, minlength=len(centroids))
-    distance = ((points - centroids[labels]) ** 2).sum(dim=1)
-    empty = torch.nonzero(counts == 0).flatten().tolist()
-    for cluster in empty:
-        movable = counts[labels] > 1
-        point = int(torch.where(movable, distance, torch.full_like(distance, -1.0)).argmax())
-        counts[labels[point]] -= 1
-        counts[cluster] = 1
-        labels[point] = cluster
-        centroids[cluster] = points[point]
-        distance[point] = 0.0
-    return labels, centroids, len(empty)
-
-
-def _means(points: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    sums = torch.zeros(k, points.shape[1], dtype=points.dtype).index_add_(0, labels, points)
-    return sums / torch.bincount(labels, minlength=k).clamp_min(1)[:, None].to(points.dtype)
-
-
-def kmeans(
-    points: torch.Tensor,
-    k: int,
-    generator: torch.Generator,
-    iterations: int = 20,
-    init: torch.Tensor | None = None,
-) -> KMeansResult:
-    """Lloyd's k-means on CPU from k-means++ seeds (or `init`), at most `iterations` assignment steps, empty clusters
-    re-seeded after every assignment so that all k clusters keep at least one point."""
+def kmeans(points: torch.Tensor, k: int, seed: int, iterations: int = 20) -> KMeansResult:
+    """scikit-learn's k-means (Lloyd, k-means++ seeding, one initialisation, at most `iterations` steps, empty clusters
+    relocated to far points), seeded, on as many threads as torch uses."""
     points = points.float().cpu()
     if not 1 <= k <= len(points):
         raise ValueError(f"k-means with k = {k} on {len(points)} points")
-    centroids = kmeans_plus_plus(points, k, generator) if init is None else init.float().clone()
-    labels, reseeded = None, 0
-    for _ in range(iterations):
-        assigned, centroids, moved = reseed_empty(points, torch.cdist(points, centroids).argmin(dim=1), centroids)
-        reseeded += moved
-        if labels is not None and torch.equal(assigned, labels):
-            break
-        labels = assigned
-        centroids = _means(points, labels, k)
-    return KMeansResult(labels, centroids, reseeded)
+    fitted = KMeans(k, init="k-means++", n_init=1, max_iter=iterations, random_state=seed, algorithm="lloyd")
+    with threadpool_limits(limits=torch.get_num_threads()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than k: some clusters stay empty
+        labels = fitted.fit_predict(points.numpy())
+    return KMeansResult(torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(fitted.cluster_centers_))
 
 
 def normalized_mutual_information(a: torch.Tensor, b: torch.Tensor) -> float:
-    """NMI (arithmetic-mean normalisation) of two labelings of the same points; 1.0 when both are constant."""
-    _, a = torch.unique(a, return_inverse=True)
-    _, b = torch.unique(b, return_inverse=True)
-    joint = torch.zeros(int(a.max()) + 1, int(b.max()) + 1, dtype=torch.float64)
-    joint.index_put_((a, b), torch.ones(len(a), dtype=torch.float64), accumulate=True)
-    joint /= len(a)
-    p_a, p_b = joint.sum(dim=1), joint.sum(dim=0)
-    seen = joint > 0
-    mutual = float((joint[seen] * (joint[seen] / (p_a[:, None] * p_b[None, :])[seen]).log()).sum())
-    entropy = float(-(p_a * p_a.log()).sum() - (p_b * p_b.log()).sum()) / 2
-    return 1.0 if entropy <= 0 else mutual / entropy
+    """NMI (arithmetic-mean normalisation, scikit-learn's) of two labelings of the same points."""
+    return float(normalized_mutual_info_score(a.numpy(), b.numpy()))
 
 
 @dataclass(frozen=True)
@@ -176,16 +130,16 @@ def cross_modal_targets(
     f_a: torch.Tensor,
     valid: torch.Tensor,
     k: int,
-    generators: tuple[torch.Generator, torch.Generator],
+    seeds: tuple[int, int],
     pca_dim: int = 256,
     iterations: int = 20,
     balance: bool = True,
 ) -> tuple[Targets, KMeansResult, KMeansResult]:
     """One clustering round over the valid samples: k-means of the audio features gives the video head's targets,
     k-means of the video features the audio head's; returns the targets and the (video, audio) k-means results."""
-    video_generator, audio_generator = generators
-    video = kmeans(pca_whiten(f_v[valid].cpu(), pca_dim), k, video_generator, iterations)
-    audio = kmeans(pca_whiten(f_a[valid].cpu(), pca_dim), k, audio_generator, iterations)
+    video_seed, audio_seed = seeds
+    video = kmeans(pca_whiten(f_v[valid].cpu(), pca_dim), k, video_seed, iterations)
+    audio = kmeans(pca_whiten(f_a[valid].cpu(), pca_dim), k, audio_seed, iterations)
     video_targets = torch.full((len(valid),), -1, dtype=torch.long)
     audio_targets = torch.full((len(valid),), -1, dtype=torch.long)
     video_targets[valid], audio_targets[valid] = audio.labels, video.labels
@@ -357,13 +311,13 @@ class XDC(Method):
         started = time.perf_counter()
         f_v, f_a = data.extract_features(unwrap(model))
         extracted = time.perf_counter()
-        generators = (stream(seed, KMEANS_VIDEO, round_), stream(seed, KMEANS_AUDIO, round_))
+        seeds = (stream_seed(seed, KMEANS_VIDEO, round_), stream_seed(seed, KMEANS_AUDIO, round_))
         targets, video, audio = cross_modal_targets(
             f_v,
             f_a,
             data.valid,
             options.clusters,
-            generators,
+            seeds,
             options.pca_dim,
             options.kmeans_iterations,
             options.cluster_balance == "weight",
@@ -372,7 +326,6 @@ class XDC(Method):
             "round": round_,
             "extract_s": round(extracted - started, 3),
             "kmeans_s": round(time.perf_counter() - extracted, 3),
-            "reseeded": video.reseeded + audio.reseeded,
             "smallest_cluster": int(min(torch.bincount(r.labels).min() for r in (video, audio))),
             "cluster_nmi_av": round(normalized_mutual_information(video.labels, audio.labels), 4),
         }
