@@ -202,9 +202,25 @@ class _Spectrogram(nn.Module):
         return self.net(logmel.unsqueeze(1))
 
 
-def policy_encoders(backbone: str) -> tuple[nn.Module, nn.Module]:
+class _VectorEncoder(nn.Module):
+    """The policy's reading of a feature vector (the features track's frozen features): Linear + ReLU."""
+
+    out_dim = 256
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, self.out_dim), nn.ReLU(inplace=True))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+def policy_encoders(backbone: str, input_dims: tuple[int, int] | None = None) -> tuple[nn.Module, nn.Module]:
     """The policy net's (video, audio) feature extractors: MobileNetV2 per frame and on the log-mel (as in the
-    official code, random init here), or the toolkit's small CPU encoders."""
+    official code, random init here), the toolkit's small CPU encoders, or, on feature vectors (`input_dims`), a
+    linear layer over each modality's vector."""
+    if input_dims is not None:
+        return _VectorEncoder(input_dims[0]), _VectorEncoder(input_dims[1])
     if backbone == "small":
         return SmallVideoEncoder(), SmallAudioEncoder()
     return _FrameMax(MobileNetV2(3)), _Spectrogram(MobileNetV2(1))
@@ -214,10 +230,12 @@ class PolicyNet(nn.Module):
     """AdaMML's policy: joint low-cost features per segment, an LSTM cell over segments fed the previous segment's
     decision logits, and one 2-way [skip, use] head per modality."""
 
-    def __init__(self, backbone: str = "mobilenet_v2", scale: float = 160 / 224) -> None:
+    def __init__(
+        self, backbone: str = "mobilenet_v2", scale: float = 160 / 224, input_dims: tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.scale = scale
-        self.video, self.audio = policy_encoders(backbone)
+        self.video, self.audio = policy_encoders(backbone, input_dims)
         self.joint = nn.Sequential(
             nn.Linear(self.video.out_dim + self.audio.out_dim, JOINT_DIM),
             nn.ReLU(inplace=True),
@@ -228,7 +246,9 @@ class PolicyNet(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(LSTM_HIDDEN, 2) for _ in MODALITIES)
 
     def low_cost_view(self, video: torch.Tensor) -> torch.Tensor:
-        """Every other frame of (N, 3, T, H, W) clips, spatially resized by `scale`."""
+        """Every other frame of (N, 3, T, H, W) clips, spatially resized by `scale` (feature vectors as they are)."""
+        if video.dim() == 2:
+            return video
         frames = video[:, :, ::2]
         size = (
             frames.shape[2],
@@ -238,7 +258,8 @@ class PolicyNet(nn.Module):
         return F.interpolate(frames, size=size, mode="trilinear", align_corners=False)
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor, decide: Decide) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, S, M) decisions and (B, S, M, 2) logits from (B, S, 3, t, H, W) segments and (B, S, f, mels) log-mels."""
+        """(B, S, M) decisions and (B, S, M, 2) logits from (B, S, 3, t, H, W) segments and (B, S, f, mels) log-mels
+        (or (B, S, D) feature vectors of each)."""
         b, s = video.shape[:2]
         features = torch.cat(
             [self.video(self.low_cost_view(video.flatten(0, 1))), self.audio(audio.flatten(0, 1))], dim=1
@@ -259,15 +280,24 @@ class PolicyNet(nn.Module):
 class AdaMMLParts(nn.Module):
     """What AdaMML adds to the AVModel: the policy net and the gated logit fusion."""
 
-    def __init__(self, feature_dim: int, num_classes: int, backbone: str, scale: float) -> None:
+    def __init__(
+        self, feature_dim: int, num_classes: int, backbone: str, scale: float, input_dims: tuple[int, int] | None
+    ) -> None:
         super().__init__()
-        self.policy = PolicyNet(backbone, scale)
+        self.policy = PolicyNet(backbone, scale, input_dims)
         self.fusion = GatedFusion(feature_dim, num_classes)
 
 
 def split_segments(video: torch.Tensor, audio: torch.Tensor, segments: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, S, 3, T/S, H, W) and (B, S, F//S, mels): a clip's frames and log-mel cut into S equal consecutive slices
-    (log-mel frames beyond the last whole slice are dropped)."""
+    (log-mel frames beyond the last whole slice are dropped); feature vectors (B, D) are one segment (B, 1, D)."""
+    if video.dim() == 2:
+        if segments != 1:
+            raise AvnbError(
+                f"AdaMML segments={segments} on feature vectors (--track features): a vector is one clip, so "
+                f"set segments=1"
+            )
+        return video[:, None], audio[:, None]
     b, c, t, h, w = video.shape
     if t % segments:
         raise AvnbError(f"AdaMML segments={segments} does not divide the clip's {t} frames; choose a divisor of {t}")
@@ -304,16 +334,30 @@ class Networks:
 
 
 class AdaMMLPredictor:
-    """Clip logits from the learned policy and the gated fusion, in eval mode, without gradients."""
+    """Clip logits from the learned policy and the gated fusion, in eval mode, without gradients; it counts the
+    modality usage of its decisions (`summary`), and a clip whose every segment switches every modality off gets
+    all-zero logits, i.e. a uniform prediction (argmax: class 0)."""
 
     def __init__(self, networks: Networks, decide: Decide) -> None:
         self.networks, self.decide = networks, decide
+        self.used = torch.zeros(len(MODALITIES))
+        self.segments = self.clips = self.all_off = 0
 
     @torch.no_grad()
     def __call__(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         for part in (self.networks.model, self.networks.policy, self.networks.fusion):
             part.eval()
-        return self.networks.forward(video, audio, self.decide)[0]
+        logits, decisions, _ = self.networks.forward(video, audio, self.decide)
+        self.used += decisions.sum(dim=(0, 1)).cpu()
+        self.segments += decisions.shape[0] * decisions.shape[1]
+        self.clips += decisions.shape[0]
+        self.all_off += int((decisions.sum(dim=(1, 2)) == 0).sum())
+        return logits
+
+    def summary(self) -> dict[str, float]:
+        """Test-time usage of each modality (share of segments), and the share of clips with every modality off."""
+        usage = {f"usage_{m}": round(float(self.used[i]) / max(self.segments, 1), 4) for i, m in enumerate(MODALITIES)}
+        return {**usage, "all_off": round(self.all_off / max(self.clips, 1), 4)}
 
 
 @dataclass(frozen=True)
@@ -378,7 +422,9 @@ class AdaMMLOptions(Options):
     alternate_epochs: float = option(20, "alternating share (main net, then policy; original 20 epochs)", low=0)
     finetune_epochs: float = option(10, "fine-tune share (main net, fixed policy; original 10 epochs)", low=0)
     policy_backbone: Literal["mobilenet_v2", "small"] = option(
-        "mobilenet_v2", "policy features: MobileNetV2 (random init) or the toolkit's small CPU encoders"
+        "mobilenet_v2",
+        "policy features on clips: MobileNetV2 (random init) or the toolkit's small CPU encoders (on feature vectors, "
+        "--track features, the policy reads each vector through a linear layer instead)",
     )
     policy_scale: float = option(
         160 / 224, "policy input resolution relative to the clip", low=0, high=1, low_open=True
@@ -411,7 +457,9 @@ class AdaMML(Method):
         learned policy."""
         o = self.options
         inner = unwrap(model)
-        parts = AdaMMLParts(inner.feature_dim, data.num_classes, o.policy_backbone, o.policy_scale)
+        first = next(data.batches(0, shuffle=False))
+        vectors = (first.video.shape[1], first.audio.shape[1]) if first.video.dim() == 2 else None
+        parts = AdaMMLParts(inner.feature_dim, data.num_classes, o.policy_backbone, o.policy_scale, vectors)
         parts.to(budget.device)
         training = Networks(model, _distributed(parts.policy), _distributed(parts.fusion), o.segments)
         main_params = [

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from harnesskit import TensorSource, run_settings
+from harnesskit import TensorSource, run_settings, vector_task
 
 from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.settings import TrainSettings
@@ -234,3 +234,16 @@ def test_toy_noise_audio_with_a_large_audio_cost_is_switched_off_without_losing_
     _, video, audio = toy(96)
     labels = torch.arange(96) % 4
     assert (predictor(video, audio).argmax(dim=1) == labels).float().mean() > 0.9
+
+
+def test_on_feature_vectors_a_clip_is_one_segment_and_the_policy_reads_the_vectors(tmp_path: Path) -> None:
+    labels = torch.arange(64) % 4
+    video = torch.nn.functional.one_hot(labels, 4).float() + 0.1 * torch.randn(64, 4)
+    model, data = vector_task(labels, video, torch.randn(64, 6), batch_size=16)
+    predictor = AdaMML(segments=1).fit(model, data, Budget(4, 16, 3e-3), RunLog(tmp_path / "run"))
+    logits = predictor(video[:8], torch.randn(8, 6))
+    summary = predictor.summary()
+    assert logits.shape == (8, 4) and set(summary) == {"usage_video", "usage_audio", "all_off"}
+    assert all(0.0 <= value <= 1.0 for value in summary.values())
+    with pytest.raises(AvnbError, match="segments=2 on feature vectors .* set segments=1"):
+        AdaMML(segments=2).fit(model, data, Budget(1, 16, 3e-3), RunLog(tmp_path / "again"))

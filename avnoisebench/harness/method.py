@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 class Predictor(Protocol):
-    """Maps a batch of normalised clips (B, 3, T, H, W) and log-mels (B, frames, mels) to logits (B, K)."""
+    """Maps a batch of normalised clips (B, 3, T, H, W) and log-mels (B, frames, mels), or on the features track
+    feature vectors (B, Dv) and (B, Da), to logits (B, K). A predictor may also offer `summary() -> dict` of numbers
+    about its test-time behaviour (e.g. AdaMML's modality usage); the harness logs them with the `predict` event."""
 
     def __call__(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor: ...
 

@@ -223,7 +223,8 @@ def _train(settings: TrainSettings, run: RunFolder, rank: int, world: int, resum
     if rank == 0:
         clip_ids, scores, unscored = predict_test(settings, predictor)
         write_predictions(run.predictions, settings.folder, clip_ids, scores, unscored)
-        log.event("predict", test_clips=len(clip_ids), without_media=len(unscored))
+        behaviour = predictor.summary() if hasattr(predictor, "summary") else {}
+        log.event("predict", test_clips=len(clip_ids), without_media=len(unscored), **behaviour)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
