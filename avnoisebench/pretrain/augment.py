@@ -69,9 +69,10 @@ def _chance(generator: torch.Generator, n: int, p: float) -> torch.Tensor:
 def augment_video(clips: torch.Tensor, spec: VideoAugment, generator: torch.Generator) -> torch.Tensor:
     """A random view in [0, 1] (B, 3, T, H, W) float of uint8 clips (B, 3, T, H, W)."""
     b, c, t, h, w = clips.shape
-    x = clips.float() / 255.0
-    x = _affine(x.reshape(b, c * t, h, w), spec, generator).reshape(b, c, t, h, w)
-    x = x.gather(2, _frame_order(b, t, spec, generator).view(b, 1, t, 1, 1).expand(b, c, t, h, w))
+    frames = clips.transpose(1, 2).reshape(b * t, c * h * w)
+    rows = (torch.arange(b).view(b, 1) * t + _frame_order(b, t, spec, generator)).flatten()
+    x = frames.index_select(0, rows).view(b, t, c, h, w).transpose(1, 2).float().div_(255.0)
+    x = _affine(x.reshape(b, c * t, h, w), spec, generator).view(b, c, t, h, w)
     x = _colour(x, spec, generator)
     return _erase(x, spec, generator)
 
@@ -99,15 +100,15 @@ def _frame_order(b: int, t: int, spec: VideoAugment, generator: torch.Generator)
 
 
 def _colour(x: torch.Tensor, spec: VideoAugment, generator: torch.Generator) -> torch.Tensor:
+    """Channel permutation, per-channel gain and offset, greyscale: one 3 x 3 matrix and offset per clip."""
     b, c = x.shape[:2]
-    if spec.permute_channels:
-        permutation = torch.rand(b, c, generator=generator).argsort(dim=1)
-        x = x.gather(1, permutation.view(b, c, 1, 1, 1).expand_as(x))
-    gain = _uniform(generator, b * c, 1 - spec.gain, 1 + spec.gain).view(b, c, 1, 1, 1)
-    offset = _uniform(generator, b * c, -spec.offset, spec.offset).view(b, c, 1, 1, 1)
-    x = x * gain + offset
-    grey = _chance(generator, b, spec.grey_p).view(b, 1, 1, 1, 1)
-    return torch.where(grey, x.mean(dim=1, keepdim=True).expand_as(x), x).clamp(0.0, 1.0)
+    eye = torch.eye(c)
+    mix = eye[torch.rand(b, c, generator=generator).argsort(dim=1)] if spec.permute_channels else eye.expand(b, c, c)
+    mix = mix * _uniform(generator, b * c, 1 - spec.gain, 1 + spec.gain).view(b, c, 1)
+    offset = _uniform(generator, b * c, -spec.offset, spec.offset).view(b, c, 1)
+    grey = torch.where(_chance(generator, b, spec.grey_p).view(b, 1, 1), torch.full((c, c), 1 / c), eye)
+    out = torch.baddbmm(grey @ offset, grey @ mix, x.reshape(b, c, -1))
+    return out.clamp_(0.0, 1.0).view_as(x)
 
 
 def _erase(x: torch.Tensor, spec: VideoAugment, generator: torch.Generator) -> torch.Tensor:
