@@ -35,7 +35,7 @@ class VideoAugment:
 @dataclass(frozen=True)
 class AudioAugment:
     """Log-mel augmentation: mix in another clip of the batch (power domain), time shift (wrapping around, or with
-    probability `pad_p` shifted in from silence, as an eval window reaching past the recording is), mel shift, gain."""
+    probability `pad_p` shifted in from silence, as an eval window reaching past the recording is), mel shift."""
 
     mix_p: float = 0.5
     mix_weight: float = 0.3  # the other clip's weight in [0, mix_weight]
@@ -44,12 +44,11 @@ class AudioAugment:
     pad_frames: int = 12  # frames either way, the frames shifted in set to pad_db
     pad_db: float = -100.0
     mel_shift: int = 2  # mel bins either way, edge bins repeated
-    gain_db: float = 0.0  # added level in [-gain_db, gain_db]
 
     def __post_init__(self) -> None:
         _check_probabilities(self, ("mix_p", "mix_weight", "pad_p"))
-        if min(self.time_shift, self.pad_frames, self.mel_shift, self.gain_db) < 0:
-            raise AvnbError("audio augmentation: shifts and gain_db must not be negative")
+        if min(self.time_shift, self.pad_frames, self.mel_shift) < 0:
+            raise AvnbError("audio augmentation: shifts must not be negative")
 
 
 def _check_probabilities(spec: object, names: tuple[str, ...]) -> None:
@@ -136,7 +135,6 @@ def augment_audio(logmel: torch.Tensor, spec: AudioAugment, generator: torch.Gen
         weight = (_uniform(generator, b, 0.0, spec.mix_weight) * _chance(generator, b, spec.mix_p)).view(b, 1, 1)
         power = (1 - weight) * torch.pow(10.0, x / 10) + weight * torch.pow(10.0, other / 10)
         x = 10 * torch.log10(power.clamp_min(torch.finfo(power.dtype).tiny))
-    x = x + _uniform(generator, b, -spec.gain_db, spec.gain_db).view(b, 1, 1)
     mel = torch.arange(mels) - torch.randint(-spec.mel_shift, spec.mel_shift + 1, (b, 1), generator=generator)
     x = x.gather(2, mel.clamp(0, mels - 1).view(b, 1, mels).expand(b, frames, mels))
     wrap = torch.randint(-spec.time_shift, spec.time_shift + 1, (b, 1), generator=generator)

@@ -38,7 +38,7 @@ class PretrainSpec:
 # AV-MNIST-NC: 8 of the 10 eval windows reach past the recording into -100 dB padding, so half the audio views do too.
 # synthetic-av: the class is a shape's motion, so frame order is kept; its shapes are small, so nothing is erased.
 RECIPES = {
-    "av-mnist": PretrainSpec("simclr-av-mnist", audio=AudioAugment(pad_p=0.5)),
+    "av-mnist": PretrainSpec("simclr-av-mnist", temperature=0.1, audio=AudioAugment(pad_p=0.5)),
     "synthetic-av": PretrainSpec(
         "simclr-synthetic-av",
         model="tiny",
