@@ -121,8 +121,9 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AvnbError, match="checkpoint of another pretraining"):
         pretrain_encoders(video, logmel, short, seed=2, workdir=tmp_path)
     (tmp_path / "video.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(AvnbError, match="not a readable pretraining checkpoint"):
-        pretrain_encoders(video, logmel, short, seed=1, workdir=tmp_path)
+    for jobs in (1, 2):
+        with pytest.raises(AvnbError, match="not a readable pretraining checkpoint"):
+            pretrain_encoders(video, logmel, short, seed=1, workdir=tmp_path, jobs=jobs)
 
 
 def test_two_processes_give_the_sequential_weights() -> None:

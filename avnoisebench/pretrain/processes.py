@@ -2,6 +2,7 @@
 and results to the parent through a queue."""
 
 import multiprocessing
+import queue
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from avnoisebench.pretrain.recipe import PretrainSpec
 from avnoisebench.pretrain.simclr import Result, train_modality
 from avnoisebench.progress import Task
 
+POLL_SECONDS = 1.0
+
 
 def train_in_processes(
     data: dict[str, np.ndarray], spec: PretrainSpec, seed: int, workdir: Path | None, tasks: dict[str, Task]
@@ -20,15 +23,20 @@ def train_in_processes(
     """`train_modality` for every modality in parallel child processes; one child's failure stops the other."""
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
-    workers = [
-        context.Process(target=_worker, args=(m, data[m], spec, seed, workdir, events), daemon=True) for m in MODALITIES
-    ]
-    for worker in workers:
+    workers = {
+        m: context.Process(target=_worker, args=(m, data[m], spec, seed, workdir, events), daemon=True)
+        for m in MODALITIES
+    }
+    for worker in workers.values():
         worker.start()
     results: dict[str, Result] = {}
     try:
         while len(results) < len(workers):
-            modality, kind, payload = events.get()
+            try:
+                modality, kind, payload = events.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                _check_alive(workers, results)
+                continue
             if kind == "advance":
                 steps, status = payload
                 tasks[modality].advance(steps, **status)
@@ -39,11 +47,21 @@ def train_in_processes(
             else:
                 raise AvnbError(f"pretraining the {modality} encoder failed: {payload}")
     finally:
-        for worker in workers:
+        for worker in workers.values():
             if worker.is_alive() and len(results) < len(workers):
                 worker.terminate()
             worker.join()
     return results
+
+
+def _check_alive(workers: dict[str, multiprocessing.process.BaseProcess], results: dict[str, Result]) -> None:
+    """Raise if a worker without a result has stopped on a failure (killed, out of memory) it could not report."""
+    for modality, worker in workers.items():
+        if modality not in results and not worker.is_alive() and worker.exitcode != 0:
+            raise AvnbError(
+                f"the process pretraining the {modality} encoder stopped (exit code {worker.exitcode}); "
+                "rerun with the same work folder to resume"
+            )
 
 
 def _worker(modality: str, array: np.ndarray, spec: PretrainSpec, seed: int, workdir: Path | None, events) -> None:

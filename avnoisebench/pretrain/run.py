@@ -35,6 +35,10 @@ def pretrain_encoders(
         raise AvnbError(f"jobs must be 1 or 2 (one process per modality), got {jobs}")
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
+    progress.note(
+        f"pretraining {spec.model} encoders label-free ({spec.name}): {spec.epochs} epochs per modality over "
+        f"{len(video)} training clips, {'both at once' if jobs == 2 else 'one after the other'}"
+    )
     tasks = {m: progress.task(f"pretrain {m} encoder", spec.epochs, unit="epochs") for m in MODALITIES}
     try:
         if jobs == 2:
