@@ -5,13 +5,14 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pytest
+import torch
 from mediagen import make_video
 
 from avnoisebench.media.audio import (
     LogMelConfig,
     Waveform,
+    aligned_window,
     audio_features,
-    centred_window,
     load_waveform,
     log_mel,
     mel_power,
@@ -47,12 +48,14 @@ def test_log_mel_matches_librosa() -> None:
     assert np.max(np.abs(log_mel(y).numpy() - db) / np.abs(db)) < 1e-4
 
 
-def test_window_is_centred_and_zero_padded() -> None:
+def test_window_is_centred_moved_inside_the_recording_and_padded_only_when_short() -> None:
     wave = Waveform(np.arange(1, 11, dtype=np.float32), sample_rate=2, has_audio=True)
-    assert centred_window(wave, 2.5, 2.0).tolist() == [4, 5, 6, 7]
-    assert centred_window(wave, 0.5, 2.0).tolist() == [0, 1, 2, 3]
-    assert centred_window(wave, 4.5, 2.0).tolist() == [8, 9, 10, 0]
-    assert centred_window(wave, 40.0, 2.0).tolist() == [0, 0, 0, 0]
+    assert aligned_window(wave, 2.5, 2.0).tolist() == [4, 5, 6, 7]
+    assert aligned_window(wave, 0.5, 2.0).tolist() == [1, 2, 3, 4]  # moved inside: no silence before the start
+    assert aligned_window(wave, 4.5, 2.0).tolist() == [7, 8, 9, 10]
+    assert aligned_window(wave, 40.0, 2.0).tolist() == [0, 0, 0, 0]  # a centre past the end hears nothing
+    short = Waveform(np.arange(1, 4, dtype=np.float32), sample_rate=2, has_audio=True)
+    assert aligned_window(short, 0.75, 2.0).tolist() == [1, 2, 3, 0]  # shorter than the window: padded
 
 
 def test_decodes_to_mono_at_the_configured_rate(tmp_path: Path) -> None:
@@ -66,9 +69,10 @@ def test_decodes_to_mono_at_the_configured_rate(tmp_path: Path) -> None:
 
 def test_features_of_windows_and_silence_without_audio(tmp_path: Path) -> None:
     with_audio = make_video(tmp_path / "a.mp4", seconds=3)
-    features, has_audio = audio_features(with_audio, np.array([0.0, 1.5, 3.0]))
+    features, has_audio = audio_features(with_audio, np.array([0.0, 1.0, 3.0]))
     assert features.shape == (3, 201, 64) and has_audio
-    assert features[1].mean() > features[0].mean()
+    assert torch.equal(features[0], features[1])  # the window at the start moves inside: both hear seconds 0-2
+    assert features[2].mean() > -90  # nor is the one at the end padded with silence
     silent, has_audio = audio_features(make_video(tmp_path / "s.mp4", seconds=3, audio=False), np.array([1.5]))
     assert not has_audio and np.allclose(silent.numpy(), -100.0)
 

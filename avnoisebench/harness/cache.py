@@ -23,6 +23,8 @@ from avnoisebench.media.status import record_decode_failure
 from avnoisebench.progress import SILENT, Progress
 
 META = "meta.json"
+DECODER_VERSION = 2
+"""Raised when what decoding yields for the same settings changes (2: audio windows moved inside the recording)."""
 T = TypeVar("T")
 
 
@@ -59,6 +61,7 @@ def cache_key(dataset: ClipDataset, lock_sha256: str, split: str, decoding: Deco
     """A digest of everything a split's cached arrays depend on; label-noise configs with the same pairs share it."""
     pairs = "\n".join(f"{c} {a}" for c, a in zip(dataset.clip_ids, dataset.audio_clip_ids, strict=True))
     payload = {
+        "decoder": DECODER_VERSION,
         "lock": lock_sha256,
         "split": split,
         "pairs": hashlib.sha256(pairs.encode()).hexdigest(),

@@ -49,10 +49,14 @@ def load_waveform(path: Path, sample_rate: int) -> Waveform:
     return Waveform(samples.astype(np.float32, copy=False), sample_rate, has_audio=True)
 
 
-def centred_window(waveform: Waveform, centre: float, seconds: float) -> np.ndarray:
-    """The `seconds`-long window centred on `centre` (seconds), zero-padded where it leaves the recording."""
+def aligned_window(waveform: Waveform, centre: float, seconds: float) -> np.ndarray:
+    """The `seconds`-long window centred on `centre` (seconds), moved inside the recording where it would reach past
+    an end (the window nearest the clip that holds only sound); zero-padded only where the recording is shorter than
+    the window, or where the centre lies past its end."""
     length = round(seconds * waveform.sample_rate)
     start = round(centre * waveform.sample_rate) - length // 2
+    if 0 <= round(centre * waveform.sample_rate) <= len(waveform.samples) and len(waveform.samples) >= length:
+        start = min(max(start, 0), len(waveform.samples) - length)
     window = np.zeros(length, dtype=np.float32)
     lo, hi = max(start, 0), min(start + length, len(waveform.samples))
     if hi > lo:
@@ -94,7 +98,8 @@ def log_mel(windows: np.ndarray | torch.Tensor, config: LogMelConfig = LogMelCon
 
 
 def audio_features(path: Path, centres: np.ndarray, config: LogMelConfig = LogMelConfig()) -> tuple[torch.Tensor, bool]:
-    """Log-mel (len(centres), frames, n_mels) of the windows centred on `centres`, and whether audio was present."""
+    """Log-mel (len(centres), frames, n_mels) of the windows aligned on `centres` (see aligned_window), and whether
+    audio was present."""
     waveform = load_waveform(path, config.sample_rate)
-    windows = np.stack([centred_window(waveform, float(c), config.window_seconds) for c in centres])
+    windows = np.stack([aligned_window(waveform, float(c), config.window_seconds) for c in centres])
     return log_mel(windows, config), waveform.has_audio
