@@ -145,6 +145,57 @@ def train(
 app.command()(train)
 
 
+@app.command()
+@user_errors
+def pretrain(
+    folder: Folder,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Weights file to write (.pt, its card beside it as .json); default: <folder>.weights/."),
+    ] = None,
+    recipe: Annotated[
+        str | None, typer.Option(help="Pretraining recipe (default: the one the card recommends).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per modality (default: the recipe's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the encoders' initialisation, augmentations and batches.")] = 0,
+    jobs: Annotated[int, typer.Option(help="1, or 2 to train the two modalities at once in two processes.")] = 2,
+    media_root: MediaRoot = DEFAULT_MEDIA_ROOT,
+    cache_dir: CacheDirOption = None,
+    overwrite: Annotated[bool, typer.Option(help="Pretrain again over an existing weights file.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Pretrain the benchmark's CPU encoders label-free (SimCLR per modality) on its training clips only: no label,
+    no audio-visual pairing, no test clip; deterministic for a seed and resumable (rerun the same command). Then
+    measure the frozen features (k-NN on the test split, k-NN label correction) and write the weights and their card."""
+    from avnoisebench.pretrain.benchmark import plan_pretraining, pretrain_folder
+
+    plan = plan_pretraining(folder, media_root, out, recipe, epochs, seed, jobs, cache_dir, overwrite)
+    kept = f"its checkpoints are in {plan.workdir}; rerun the same command to resume"
+    with ConsoleProgress(console, quiet) as progress, interrupted("pretrain", lambda: kept):
+        progress.note(
+            f"pretraining {plan.spec.name} ({plan.spec.model}, {plan.spec.epochs} epochs) on {plan.folder.name}"
+        )
+        card = pretrain_folder(plan, progress)
+    quality = card["quality"]
+    table = Table("features", "test k-NN accuracy (%)", "k-NN label correction (%)", title="frozen-feature quality")
+    for name in ("video", "audio", "fused"):
+        correction = quality.get("correction", {}).get(name)
+        table.add_row(
+            name, f"{100 * quality['test_knn'][name]:.1f}", "" if correction is None else f"{100 * correction:.1f}"
+        )
+    if "correction" in quality:
+        table.add_row(
+            f"observed labels ({quality['quality_config']})", "", f"{100 * quality['correction']['observed']:.1f}"
+        )
+    console.print(table)
+    console.print(
+        f"wrote {plan.out} and its card in {card['wall_seconds'] / 60:.1f} min of pretraining; "
+        f"train with it: avnb train {plan.folder.path} --init {plan.out} ...",
+        highlight=False,
+        markup=False,
+    )
+
+
 @app.command("select-lr")
 @user_errors
 def select_lr_command(

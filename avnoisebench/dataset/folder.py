@@ -49,7 +49,8 @@ class LabelNoise:
 class Protocol:
     """The training protocol a benchmark's card recommends (the paper's at GPU scale where the card names none):
     model, track, initial weights (`none`, or the name of an `avnb pretrain` recipe), epochs, learning rate and
-    batch size. `avnb train` uses it for every setting it is not given."""
+    batch size; and the config on which `avnb pretrain` measures how well k-NN corrects noisy labels. `avnb train`
+    uses it for every setting it is not given."""
 
     model: str = "r2plus1d18-panns22"
     track: str = "raw"
@@ -57,6 +58,7 @@ class Protocol:
     epochs: int = 60
     lr: float = 5e-5
     batch_size: int = 64
+    quality_config: str | None = None
     recommended: bool = False
 
     @classmethod

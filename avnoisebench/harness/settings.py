@@ -155,7 +155,7 @@ def default_weights(bench: BenchmarkFolder, recipe: str) -> Path:
 def resolve_init(
     init: str | None,
     bench: BenchmarkFolder,
-    model: str,
+    media_root: Path,
     visual_weights: Path | None = None,
     audio_weights: Path | None = None,
 ) -> Init:
@@ -180,8 +180,8 @@ def resolve_init(
         if not path.is_file():
             raise AvnbError(
                 f"{bench.name}'s recommended weights ({chosen}) do not exist yet at {path}; make them first with "
-                f"`avnb pretrain {bench.path} --recipe {chosen}` (a few minutes), or pass --init none to train from "
-                f"scratch on purpose"
+                f"`avnb pretrain {bench.path} --media-root {media_root}` (minutes, once per build), or pass "
+                f"--init none to train from scratch on purpose"
             )
     elif not path.is_file():
         raise AvnbError(f"--init {path}: no such weights file; pass a file written by `avnb pretrain`, or none")
@@ -254,7 +254,7 @@ def plan_run(
         out=None if out is None else Path(out),
         track=track,
         model=model,
-        init=resolve_init(init, bench, model, visual_weights, audio_weights),
+        init=resolve_init(init, bench, Path(media_root), visual_weights, audio_weights),
         epochs=budget.epochs,
         batch_size=budget.batch_size,
         lr=budget.lr,

@@ -300,6 +300,7 @@ def av_mnist_benchmark(sources: DigitSources, clips: list[AvMnistClip], limit: i
             "media": media,
             "corruption": DEFINITION["corruption"],
             "decoding": DEFINITION["decoding"],
+            "protocol": DEFINITION["protocol"],
         },
         homepage=DEFINITION["homepage"],
         license="cc-by-sa-3.0 (MNIST) and cc-by-sa-4.0 (FSDD); see docs/benchmarks/av-mnist.md",

@@ -36,6 +36,11 @@ DECODING = {
     "audio": {"sample_rate": SAMPLE_RATE, "n_fft": 512, "hop": 320, "n_mels": 32, "fmax": SAMPLE_RATE / 2},
 }
 
+PROTOCOL = {"model": "tiny", "track": "features", "init": "simclr-synthetic-av", "epochs": 60, "lr": 1e-3}
+PROTOCOL |= {"batch_size": 16, "quality_config": "sym60"}
+"""The CPU protocol the card recommends (as AV-MNIST-NC's): tiny encoders pretrained label-free by the recipe
+`simclr-synthetic-av`, frozen (track features), 60 epochs, Adam 1e-3, batch 16 for its small training split."""
+
 
 @dataclass(frozen=True)
 class SyntheticClass:
@@ -179,6 +184,7 @@ def synthetic_av_benchmark(options: SyntheticAvOptions) -> Benchmark:
             "video": f"H.264 yuv420p {SIZE}x{SIZE}, {FPS} fps, {NUM_FRAMES} frames",
             "audio": f"AAC mono {SAMPLE_RATE} Hz, {SECONDS:g} s",
             "decoding": DECODING,
+            "protocol": PROTOCOL,
             "class_design": {
                 look.name: f"{look.shape}, motion {look.motion}; tone {look.pitch:g} Hz, {look.rhythm}"
                 for look in looks
