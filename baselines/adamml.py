@@ -281,7 +281,12 @@ class AdaMMLParts(nn.Module):
     """What AdaMML adds to the AVModel: the policy net and the gated logit fusion."""
 
     def __init__(
-        self, feature_dim: int, num_classes: int, backbone: str, scale: float, input_dims: tuple[int, int] | None
+        self,
+        feature_dim: int,
+        num_classes: int,
+        backbone: str,
+        scale: float,
+        input_dims: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.policy = PolicyNet(backbone, scale, input_dims)

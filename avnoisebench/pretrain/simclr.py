@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from avnoisebench.media.decode import normalize_video
-from avnoisebench.pretrain import checkpoint
 from avnoisebench.pretrain.augment import augment_audio, augment_video
-from avnoisebench.pretrain.checkpoint import Record, TrainState
+from avnoisebench.pretrain.checkpoint import Record, TrainState, fingerprint, resume, save
 from avnoisebench.pretrain.encoders import MODALITIES, build_encoder, fold_standardisation
 from avnoisebench.pretrain.recipe import PretrainSpec
 
@@ -90,9 +89,9 @@ def train_modality(
         [*encoder.parameters(), *head.parameters()], lr=spec.lr, weight_decay=spec.weight_decay
     )
     state = TrainState(encoder, head, optimizer, torch.Generator().manual_seed(stream))
-    run = checkpoint.fingerprint(modality, array, spec, seed)
+    run = fingerprint(modality, array, spec, seed)
     path = None if workdir is None else Path(workdir) / f"{modality}.pt"
-    record = checkpoint.resume(path, run, state) if path is not None and path.is_file() else Record()
+    record = resume(path, run, state) if path is not None and path.is_file() else Record()
     if record.epoch:
         report(record.epoch, phase="resumed")
     data = torch.from_numpy(np.array(array, dtype=np.uint8 if modality == "video" else np.float32))
@@ -106,7 +105,7 @@ def train_modality(
             record.seconds += time.perf_counter() - began
             record.cpu_seconds += time.process_time() - cpu
             if path is not None:
-                checkpoint.save(path, run, record, state)
+                save(path, run, record, state)
             report(1, loss=round(loss, 4))
     if standardisation is not None:
         fold_standardisation(encoder, *standardisation)
