@@ -62,9 +62,7 @@ def test_a_damaged_cache_is_rebuilt(copy: tuple[BenchmarkFolder, Path], tmp_path
     again = cache_split(bench, "clean", "train", media, decoding(bench), tmp_path / "cache")
     assert np.array_equal(again.video, good)
     (entry.path / "meta.json").write_text("{not json")
-    assert np.array_equal(
-        cache_split(bench, "clean", "train", media, decoding(bench), tmp_path / "cache").video, good
-    )
+    assert np.array_equal(cache_split(bench, "clean", "train", media, decoding(bench), tmp_path / "cache").video, good)
 
 
 def test_clips_that_fail_to_decode_are_named_in_the_status_log(

@@ -12,7 +12,7 @@ from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
 from avnoisebench.errors import AvnbError
 from avnoisebench.media.audio import audio_features
-from avnoisebench.media.coverage import available_clips
+from avnoisebench.media.coverage import present_clips
 from avnoisebench.media.decode import decode_eval_views, decode_train_clip, normalize_video
 from avnoisebench.media.paths import media_path
 from avnoisebench.media.probe import MediaError
@@ -96,9 +96,8 @@ class ClipDataset(Dataset):
         columns = ["clip_id", "audio_clip_id", "label", "clean_label"]
         rows = table.select(columns + (["nc_flag"] if "nc_flag" in table.column_names else [])).to_pylist()
         paths = dict(zip(*bench.clips.select(["clip_id", "path"]).to_pydict().values(), strict=True))
-        self._setup(
-            bench, rows, paths, Path(media_root), mode, sampling, audio, backend, seed, normalize, only_available
-        )
+        present = present_clips(paths, Path(media_root)) if only_available else set(paths)
+        self._setup(bench, rows, paths, Path(media_root), mode, sampling, audio, backend, seed, normalize, present)
         self.nc_flags = [rows[i]["nc_flag"] for i in self.indices] if "nc_flag" in table.column_names else None
 
     @classmethod
@@ -112,11 +111,12 @@ class ClipDataset(Dataset):
     ) -> "ClipDataset":
         """Every clip of a split with its own audio track and no label (`label` -1): what label-free pretraining
         decodes. Only the clips' ids and media paths are read, never a label or an audio-visual pairing."""
-        bench = open_folder(folder)
+        bench, media_root = open_folder(folder), Path(media_root)
         paths = bench.clip_paths(split)
         rows = [{"clip_id": clip, "audio_clip_id": clip, "label": -1, "clean_label": -1} for clip in paths]
+        present = present_clips(paths, media_root)
         dataset = cls.__new__(cls)
-        dataset._setup(bench, rows, paths, Path(media_root), "eval", sampling, audio, "auto", 0, False, True)
+        dataset._setup(bench, rows, paths, media_root, "eval", sampling, audio, "auto", 0, False, present)
         dataset.nc_flags = None
         return dataset
 
@@ -132,12 +132,11 @@ class ClipDataset(Dataset):
         backend: str,
         seed: int,
         normalize: bool,
-        only_available: bool,
+        present: set[str],
     ) -> None:
         if mode not in MODES:
             raise AvnbError(f"mode {mode!r} is unknown; use 'train' (one random clip) or 'eval' (all views)")
         sampling, audio = sampling or bench.decoding.sampling, audio or bench.decoding.audio
-        present = available_clips(bench, media_root) if only_available else set(paths)
         usable = [row["clip_id"] in present and row["audio_clip_id"] in present for row in rows]
         keep = [i for i, ok in enumerate(usable) if ok]
         missing = tuple(row["clip_id"] for row, ok in zip(rows, usable, strict=True) if not ok)

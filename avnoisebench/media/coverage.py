@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avnoisebench.media.paths import media_path
 from avnoisebench.media.plan import SPLITS, Clip, is_finished, load_clips
 from avnoisebench.media.status import StatusRecord, latest_status
 
@@ -78,6 +79,13 @@ def clip_states(folder: Path, media_root: Path) -> list[tuple[Clip, str]]:
 def available_clips(folder: Path, media_root: Path) -> set[str]:
     """clip_ids of the folder whose latest status is ok and whose file is in the media root."""
     return {clip.clip_id for clip, state in clip_states(folder, media_root) if state == "ok"}
+
+
+def present_clips(paths: dict[str, str], media_root: Path) -> set[str]:
+    """Of `paths` (clip_id -> media path), the clip_ids whose latest status is ok and whose file is in the media root;
+    reads no manifest, so no label."""
+    latest = latest_status(media_root)
+    return {clip for clip, path in paths.items() if is_finished(latest.get(clip), media_path(media_root, path))}
 
 
 def coverage(folder: Path, media_root: Path) -> Coverage:
