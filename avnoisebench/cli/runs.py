@@ -167,7 +167,7 @@ def pretrain(
     """Pretrain the benchmark's CPU encoders label-free (SimCLR per modality) on its training clips only: no label,
     no audio-visual pairing, no test clip; deterministic for a seed and resumable (rerun the same command). Then
     measure the frozen features (k-NN on the test split, k-NN label correction) and write the weights and their card."""
-    from avnoisebench.pretrain.benchmark import plan_pretraining, pretrain_folder
+    from avnoisebench.pretrain.benchmark import plan_pretraining, pretrain_folder, training_minutes
 
     plan = plan_pretraining(folder, media_root, out, recipe, epochs, seed, jobs, cache_dir, overwrite)
     kept = f"its checkpoints are in {plan.workdir}; rerun the same command to resume"
@@ -189,7 +189,7 @@ def pretrain(
         )
     console.print(table)
     console.print(
-        f"wrote {plan.out} and its card in {card['wall_seconds'] / 60:.1f} min of pretraining; "
+        f"wrote {plan.out} and its card; training took {training_minutes(card):.1f} min (resumed runs included); "
         f"train with it: avnb train {plan.folder.path} --init {plan.out} ...",
         highlight=False,
         markup=False,

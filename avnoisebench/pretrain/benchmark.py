@@ -2,7 +2,6 @@
 without any label or pairing, pretrain label-free, then measure the frozen features and write the weights with a
 card saying how they were made."""
 
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -109,20 +108,24 @@ def pretrain_folder(plan: PretrainPlan, progress: Progress = SILENT) -> dict[str
         raise AvnbError(f"no training clip of {bench.path} is in {plan.media_root}; fill it with avnb download/link")
     clips = cache_clips(own, bench, "train-own-audio", centre, plan.cache_dir, progress=progress)
     video, logmel = _as_arrays(clips.video, clips.logmel, clips.valid)
-    began = time.monotonic()
     state, card = pretrain_encoders(video, logmel, plan.spec, plan.seed, progress, plan.workdir, plan.jobs)
-    seconds = time.monotonic() - began
     progress.note("measuring the frozen features (k-NN, k = 16)")
     quality = measure(bench, state, plan, clips.clip_ids, clips.valid, video, logmel, progress)
     card |= {
         "benchmark": bench.name,
         "source_lock_sha256": bench.lock_sha256,
         "trained_on": "the training split's clips, each with its own audio; no label, no pairing, no test clip",
-        "wall_seconds": round(seconds, 1),
         "quality": quality,
     }
     save_encoder_weights(plan.out, state, card)
     return card
+
+
+def training_minutes(card: dict[str, Any]) -> float:
+    """Minutes of training a card's weights took (resumed runs included): the modalities ran at once with jobs > 1,
+    one after the other otherwise."""
+    seconds = card["seconds"].values()
+    return (max(seconds) if card["jobs"] > 1 else sum(seconds)) / 60
 
 
 def measure(
