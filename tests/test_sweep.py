@@ -109,7 +109,7 @@ def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Pat
     notes = Notes()
     summary = run_sweep(load_sweep(path), jobs=2, threads=1, progress=notes)
     assert Counter(o.status for o in summary.outcomes) == {"trained": 4}
-    caching = [n.split()[3] for n in notes.notes if n.startswith("cache of")]
+    caching = [n.split()[5] for n in notes.notes if n.startswith("cached track: cache of")]
     assert caching == ["nc0-clean", "nc50-clean"]  # seed 1 reuses them
     caches = sorted(e.split for e in list_caches(tmp_path / "cache"))
     assert caches == ["test", "train", "train"]  # mismatched audio is a training-split matter: one test cache

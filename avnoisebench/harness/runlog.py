@@ -55,7 +55,7 @@ class RunLog:
         loss and phase, when given, are shown)."""
         self._append({"epoch": epoch, **metrics})
         shown = {k: metrics[k] for k in ("phase", "loss") if k in metrics}
-        self._progress.advance(epoch=epoch, **shown)
+        self._progress.advance(**shown)
 
     def event(self, name: str, **values: Any) -> None:
         """Append one non-epoch line {event, values..., time} to the metrics log."""

@@ -13,7 +13,7 @@ from avnoisebench.errors import AvnbError
 from avnoisebench.harness.data import TrainData
 from avnoisebench.harness.runlog import RunLog
 from avnoisebench.harness.settings import TrainSettings
-from avnoisebench.harness.training import cached, frozen_features, initial_model, train_data
+from avnoisebench.harness.training import initial_model, split_arrays, train_data
 from avnoisebench.progress import SILENT, Progress
 
 
@@ -68,9 +68,7 @@ def select_lr(
     the slice's observed labels, and return every score with the chosen rate."""
     if not rates or any(not (r > 0 and np.isfinite(r)) for r in rates):
         raise AvnbError(f"--lr candidates {rates} must be positive numbers; give at least one")
-    if settings.track in ("cached", "features"):
-        (cached if settings.track == "cached" else frozen_features)(settings, "train", progress)
-    full, _ = train_data(settings, 0, 1)
+    full, _ = train_data(settings, 0, 1, split_arrays(settings, "train", progress))
     labels, valid = full.labels.numpy(), full.valid.numpy()
     heldout = heldout_slice(labels, valid, fraction, settings.seed)
     scores = []

@@ -66,14 +66,23 @@ def frozen_features(settings: TrainSettings, split: str, progress: Progress = SI
     )
 
 
+def split_arrays(
+    settings: TrainSettings, split: str, progress: Progress = SILENT
+) -> CachedClips | CachedFeatures | None:
+    """A split's arrays on the cached or features track (decoded or embedded on first use); None on the raw track."""
+    if settings.track == "cached":
+        return cached(settings, split, progress)
+    if settings.track == "features":
+        return frozen_features(settings, split, progress)
+    return None
+
+
 def initial_model(settings: TrainSettings) -> AVModel:
     """The model the method trains, seeded: the encoders with their initial weights, or on the features track MLP
     projections (fresh) over the frozen encoders' features, each with a fresh fusion head."""
     if settings.track == "features":
-        dims = {
-            "video_dim": backbone(settings).video_encoder.out_dim,
-            "audio_dim": backbone(settings).audio_encoder.out_dim,
-        }
+        encoders = backbone(settings)
+        dims = {"video_dim": encoders.video_encoder.out_dim, "audio_dim": encoders.audio_encoder.out_dim}
         torch.manual_seed(settings.seed)
         return build_model("mlp", settings.folder.num_classes, **dims)
     return backbone(settings)
@@ -93,8 +102,11 @@ def backbone(settings: TrainSettings) -> AVModel:
     return model
 
 
-def train_data(settings: TrainSettings, rank: int, world: int) -> tuple[TrainData, HiddenTruth]:
-    """The training split on the chosen track, and its hidden truth (clean labels, mismatch flags) for the run log."""
+def train_data(
+    settings: TrainSettings, rank: int, world: int, arrays: CachedClips | CachedFeatures | None = None
+) -> tuple[TrainData, HiddenTruth]:
+    """The training split on the chosen track (its `split_arrays` when already loaded), and its hidden truth (clean
+    labels, mismatch flags) for the run log."""
     common = {
         "num_classes": settings.folder.num_classes,
         "batch_size": settings.batch_size,
@@ -103,12 +115,13 @@ def train_data(settings: TrainSettings, rank: int, world: int) -> tuple[TrainDat
         "rank": rank,
         "world_size": world,
     }
-    if settings.track == "cached":
-        cache = cached(settings, "train")
+    arrays = arrays if arrays is not None else split_arrays(settings, "train")
+    if isinstance(arrays, CachedClips):
+        cache = arrays
         truth = HiddenTruth.from_lists(cache.labels, cache.clean_labels, cache.nc_flags, cache.valid)
         return TrainData(cache.labels, cache.valid, CachedSource(cache), **common), truth
-    if settings.track == "features":
-        features = frozen_features(settings, "train")
+    if isinstance(arrays, CachedFeatures):
+        features = arrays
         truth = HiddenTruth.from_lists(features.labels, features.clean_labels, features.nc_flags, features.valid)
         return TrainData(features.labels, features.valid, FeatureSource(features), **common), truth
     sampling, audio = settings.decoding.sampling, settings.decoding.audio
@@ -131,9 +144,11 @@ def _scores(
     return logits.reshape(-1, views, logits.shape[-1]).float().cpu().numpy()
 
 
-def predict_test(settings: TrainSettings, predictor: Predictor) -> tuple[list[str], np.ndarray, list[str]]:
-    """Scores (N, V, K) for every test clip in manifest order, and the clips without usable media (zero
-    placeholders there, which the evaluator counts as errors)."""
+def predict_test(
+    settings: TrainSettings, predictor: Predictor, arrays: CachedClips | CachedFeatures | None = None
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """Scores (N, V, K) for every test clip in manifest order (from the test split's `split_arrays` when already
+    loaded), and the clips without usable media (zero placeholders there, which the evaluator counts as errors)."""
     sampling = settings.decoding.sampling
     test = ClipDataset(
         settings.folder,
@@ -148,7 +163,7 @@ def predict_test(settings: TrainSettings, predictor: Predictor) -> tuple[list[st
     scores = np.zeros((len(test), sampling.num_views, settings.folder.num_classes), dtype=np.float32)
     scored = np.zeros(len(test), dtype=bool)
     if settings.track in ("cached", "features"):
-        arrays = cached(settings, "test") if settings.track == "cached" else frozen_features(settings, "test")
+        arrays = arrays if arrays is not None else split_arrays(settings, "test")
         audio = arrays.logmel if settings.track == "cached" else arrays.audio
         rows = np.flatnonzero(arrays.valid)
         position = {clip: p for p, clip in enumerate(test.clip_ids)}
@@ -202,13 +217,13 @@ def run_training(
 
 
 def _train(settings: TrainSettings, run: RunFolder, rank: int, world: int, resume: bool, progress: Progress) -> None:
+    arrays = {}
     if settings.track in ("cached", "features") and rank == 0:
-        for split in ("train", "test"):
-            (cached if settings.track == "cached" else frozen_features)(settings, split, progress)
+        arrays = {split: split_arrays(settings, split, progress) for split in ("train", "test")}
     if world > 1:
         dist.barrier()
     model = initial_model(settings).to(settings.device)
-    data, truth = train_data(settings, rank, world)
+    data, truth = train_data(settings, rank, world, arrays.get("train"))
     if not data.valid.any():
         raise AvnbError(
             f"no training clip of {settings.folder.path} ({settings.config}) could be decoded from "
@@ -221,7 +236,7 @@ def _train(settings: TrainSettings, run: RunFolder, rank: int, world: int, resum
     finally:
         log.close()
     if rank == 0:
-        clip_ids, scores, unscored = predict_test(settings, predictor)
+        clip_ids, scores, unscored = predict_test(settings, predictor, arrays.get("test"))
         write_predictions(run.predictions, settings.folder, clip_ids, scores, unscored)
         behaviour = predictor.summary() if hasattr(predictor, "summary") else {}
         log.event("predict", test_clips=len(clip_ids), without_media=len(unscored), **behaviour)

@@ -14,7 +14,7 @@ from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.results import append_result, read_results
 from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.settings import TrainSettings
-from avnoisebench.harness.training import cached, run_training
+from avnoisebench.harness.training import run_training, split_arrays
 from avnoisebench.processes import sigterm_raises, worker_pool
 from avnoisebench.progress import SILENT, Progress, Task
 from avnoisebench.runs.folder import RunFolder
@@ -104,17 +104,19 @@ def run_cell(cell: Cell, results: Path, threads: int) -> Outcome:
 
 
 def _prepare_caches(cells: list[Cell], progress: Progress) -> None:
-    """Build each cached-track cache once, before cells run in parallel and could build the same one together; the
-    config is part of the group because correspondence noise changes which audio a cache holds."""
+    """Build each cached-track cache and each features-track cache once, before cells run in parallel and could
+    build the same one together; the config is part of the group because correspondence noise changes which audio a
+    cache holds, the model and weights because they make the features."""
     seen = set()
     for cell in cells:
         s = cell.settings
-        group = (s.folder.path, s.config, s.media_root, s.decoding, s.cache_dir)
-        if s.track == "cached" and group not in seen:
+        weights = s.init.record.sha256 if s.track == "features" else None
+        group = (s.folder.path, s.config, s.media_root, s.decoding, s.cache_dir, s.track, s.model, weights)
+        if s.track in ("cached", "features") and group not in seen:
             seen.add(group)
-            progress.note(f"cache of {s.folder.name} {s.config} (decoded once, if not there yet)")
+            progress.note(f"{s.track} track: cache of {s.folder.name} {s.config} (made once, if not there yet)")
             for split in ("train", "test"):
-                cached(s, split, progress)
+                split_arrays(s, split, progress)
 
 
 def default_threads(jobs: int) -> int:
