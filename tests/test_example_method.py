@@ -73,3 +73,35 @@ def test_the_example_imports_nothing_of_avnoisebench_but_the_plugin_api() -> Non
     assert "avnoisebench.plugin" in names
     public = {name for name in names if name == "avnoisebench.plugin" or name.startswith("avnoisebench.plugin.")}
     assert names - public == set()
+
+
+def test_the_new_method_walk_of_the_docs(on_path: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/new-method.md section 2 as a newcomer runs it: mistakes stop before anything is made, the card's protocol
+    runs with config/method/out alone, progress is shown, the shared cache is reused, two budgets are two rows."""
+    data = ROOT.parent / "shared" / "data"
+    if not (data / "mnist").is_dir():
+        pytest.skip(f"reference data {data} is absent")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.startswith("avnb (avnoisebench) ")
+    assert runner.invoke(app, ["build", "av-mnist", "--sources", str(data), "--limit", "60", "--quiet"]).exit_code == 0
+    train = ["train", "avnb-data/av-mnist", "--config", "nc30-sym60", "--method", "my-method"]
+    for mistake in (["--model", "smal"], ["--option", "q=2"]):
+        failed = runner.invoke(app, [*train, *mistake, "--out", "runs/bad"])
+        assert failed.exit_code == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.output
+        assert "Traceback" not in failed.output and not Path("runs").exists()
+    pretrain = ["pretrain", "avnb-data/av-mnist", "--epochs", "1", "--jobs", "1", "--quiet"]
+    assert runner.invoke(app, pretrain).exit_code == 0
+    first = runner.invoke(app, [*train, "--out", "runs/gce"])
+    assert first.exit_code == 0, first.output
+    assert "features av-mnist train" in first.output and "train: epoch 60/60" in first.output
+    second = runner.invoke(app, [*train, "--epochs", "5", "--out", "runs/gce-5ep"])
+    assert second.exit_code == 0 and "train: epoch 5/5" in second.output
+    assert "decode av-mnist" not in second.output and "features av-mnist" not in second.output  # the shared cache
+    for run in ("runs/gce", "runs/gce-5ep"):
+        assert runner.invoke(app, ["evaluate", run, "--results", "results.jsonl"]).exit_code == 0
+    board = runner.invoke(app, ["leaderboard", "results.jsonl", "--no-reference"])
+    rows = [line for line in board.stdout.splitlines() if line.startswith("| nc30-sym60 | my-method |")]
+    assert board.exit_code == 0 and len(rows) == 2
+    assert any("60 ep" in row for row in rows) and any("5 ep" in row for row in rows)
