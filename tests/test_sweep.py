@@ -333,3 +333,21 @@ def test_the_torchrun_line_of_the_gpu_recipe_parses() -> None:
     command = typer.main.get_command(app).commands[args.training_script_args[0]]
     context = command.make_context("train", args.training_script_args[1:])  # avnb train accepts every option given
     assert context.params["method"] == "ntl" and context.params["device"] == "cuda"
+
+
+def test_the_shipped_avmnist_sweeps_plan_the_papers_grids() -> None:
+    """Tables I/II (7 methods x 18 configs x 3 seeds, plus late-fusion nc0-clean), Table III (4 ablations and
+    omega=off, 3 seeds) and Fig. 6 (6 gammas x 4 configs x 3 seeds), in the pretrained regime, one rate per method."""
+    sweeps = {name: load_sweep(SWEEPS / f"{name}-avmnist.toml") for name in ("paper", "ablation", "gamma")}
+    assert {name: len(grid_points(sweep)) for name, sweep in sweeps.items()} == {
+        "paper": 381,
+        "ablation": 15,
+        "gamma": 72,
+    }
+    for sweep in sweeps.values():
+        for grid in sweep.grids:
+            assert (grid.settings["track"], grid.settings["init"], grid.settings["epochs"]) == (
+                "features",
+                "simclr-av-mnist",
+                60,
+            )
