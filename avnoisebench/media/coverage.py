@@ -78,7 +78,7 @@ def clip_states(folder: Path, media_root: Path) -> list[tuple[Clip, str]]:
 
 def available_clips(folder: Path, media_root: Path) -> set[str]:
     """clip_ids of the folder whose latest status is ok and whose file is in the media root."""
-    return {clip.clip_id for clip, state in clip_states(folder, media_root) if state == "ok"}
+    return present_clips({clip.clip_id: clip.path for clip in load_clips(folder, media_root)}, media_root)
 
 
 def present_clips(paths: dict[str, str], media_root: Path) -> set[str]:
