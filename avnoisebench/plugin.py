@@ -9,6 +9,7 @@ from avnoisebench.errors import AvnbError
 from avnoisebench.harness.budget import Budget
 from avnoisebench.harness.data import Batch, TrainData
 from avnoisebench.harness.loop import (
+    adam,
     average_gradients,
     cross_entropy_loss,
     sum_over_processes,
@@ -36,6 +37,7 @@ __all__ = [
     "SmallAudioEncoder",
     "SmallVideoEncoder",
     "TrainData",
+    "adam",
     "average_gradients",
     "cross_entropy_loss",
     "hybrid_loss",

@@ -39,6 +39,7 @@ from avnoisebench.plugin import (
     Predictor,
     RunLog,
     TrainData,
+    adam,
     option,
     sum_over_processes,
     unwrap,
@@ -233,7 +234,7 @@ def measure_split(
 def train_copies(branches: dict[str, nn.Module], data: TrainData, epochs: range, lr: float) -> None:
     """Train every branch copy with its own CE and Adam over the same batches of `data` for `epochs`."""
     synced_branches = {k: synced(b) for k, b in branches.items()}
-    optimisers = {k: torch.optim.Adam(b.parameters(), lr=lr) for k, b in branches.items()}
+    optimisers = {k: adam(b.parameters(), lr) for k, b in branches.items()}
     for epoch in epochs:
         for batch in data.batches(epoch):
             for k, branch in synced_branches.items():
@@ -276,7 +277,7 @@ def refit_fusion_head(net: nn.Module, data: TrainData, indices: np.ndarray, epoc
     """Fine-tune the fusion head with CE on the frozen encoders' features of `indices`; the last epoch's mean loss."""
     f_v, f_a = data.extract_features(net)
     labels = data.labels.to(data.device)
-    optimizer = torch.optim.Adam(net.head.parameters(), lr=budget.lr)
+    optimizer = adam(net.head.parameters(), budget.lr)
     rng = seeded_rng(data.seed, "gblend-refit")
     net.head.train()
     losses = []
@@ -346,7 +347,7 @@ class GBlend(Method):
         o = self.options
         split = holdout_split(data.valid, o.holdout, data.seed)
         blend_data = data if o.train_on_holdout else restricted(data, split[0])
-        optimizer = torch.optim.Adam([*net.parameters(), *heads.parameters()], lr=budget.lr)
+        optimizer = adam([*net.parameters(), *heads.parameters()], budget.lr)
         modules, optimizers = {"model": net, "heads": heads}, {"optimizer": optimizer}
         state: dict[str, Any] = {"weights": {}, "estimated_at": -1}
         start = log.resume(modules, optimizers, state)

@@ -38,6 +38,7 @@ from avnoisebench.plugin import (
     Predictor,
     RunLog,
     TrainData,
+    adam,
     average_gradients,
     hybrid_loss,
     knn_rectify,
@@ -265,9 +266,9 @@ class XDC(Method):
         heads = fresh_heads(inner.feature_dim, o.clusters, stream(budget.seed, HEADS, 0), budget.device)
         modules = {"model": model, "heads": heads}
         optimizers = {
-            "optimizer": torch.optim.Adam(encoders, lr=budget.lr),
-            "head_optimizer": torch.optim.Adam(heads.parameters(), lr=budget.lr),
-            "supervised_optimizer": torch.optim.Adam(model.parameters(), lr=budget.lr),
+            "optimizer": adam(encoders, budget.lr),
+            "head_optimizer": adam(heads.parameters(), budget.lr),
+            "supervised_optimizer": adam(model.parameters(), budget.lr),
         }
         state: dict[str, Any] = {"targets": None, "rectified": None}
         start = log.resume(modules, optimizers, state)
@@ -281,7 +282,7 @@ class XDC(Method):
                 targets, metrics = self._cluster(model, data, o, budget.seed, round_)
                 heads = fresh_heads(inner.feature_dim, o.clusters, stream(budget.seed, HEADS, round_), budget.device)
                 modules["heads"] = heads
-                optimizers["head_optimizer"] = torch.optim.Adam(heads.parameters(), lr=budget.lr)
+                optimizers["head_optimizer"] = adam(heads.parameters(), budget.lr)
             losses = train_pass(
                 model,
                 data,

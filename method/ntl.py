@@ -29,6 +29,7 @@ from avnoisebench.plugin import (
     Predictor,
     RunLog,
     TrainData,
+    adam,
     average_gradients,
     hybrid_loss,
     knn_rectify,
@@ -396,9 +397,9 @@ class NTL(Method):
         inner = unwrap(model)
         modules = NTLModules(inner.feature_dim, data.num_classes, budget.batch_size, o, budget.seed)
         modules.to(budget.device)
-        supervised = torch.optim.Adam(model.parameters(), lr=budget.lr)
+        supervised = adam(model.parameters(), budget.lr)
         encoders = [*inner.video_encoder.parameters(), *inner.audio_encoder.parameters()]
-        contrastive = torch.optim.Adam([*encoders, *modules.parameters()], lr=budget.lr)
+        contrastive = adam([*encoders, *modules.parameters()], budget.lr)
         kept = PassFeatures() if o.feature_source == "training_pass" else None
         extra: dict[str, Any] = {"next_omega": None, "pass_features": None}
         start = log.resume(
