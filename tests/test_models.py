@@ -251,6 +251,14 @@ def test_mlp_encoder_and_head_dims() -> None:
     assert FusionHead(num_classes=51).fc1.in_features == 1024
 
 
+def test_the_mlp_model_is_sized_to_its_feature_vectors() -> None:
+    model = build_model("mlp", 10, video_dim=128, audio_dim=96)
+    assert [layer.weight.shape[0] for layer in model.video_encoder.net[::2]] == [128, 128]
+    assert model.head.fc1.weight.shape == (256, 256) and model.head.fc2.weight.shape == (256, 256)
+    assert build_model("mlp", 10, video_dim=8, audio_dim=8, head_hidden=32).head.fc2.weight.shape == (32, 32)
+    assert build_model("small", 10).head.fc2.weight.shape == (512, 512)
+
+
 def test_av_model_triple() -> None:
     model = AVModel(MLPEncoder(10, 8), MLPEncoder(6, 8), FusionHead(4, 8, 8, 16))
     f_v, f_a, logits = model(torch.randn(3, 10), torch.randn(3, 6))

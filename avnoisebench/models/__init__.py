@@ -25,11 +25,13 @@ def build_model(
     *,
     video_dim: int | None = None,
     audio_dim: int | None = None,
-    head_hidden: int = 512,
+    head_hidden: int | None = None,
     head_dropout: float = 0.0,
 ) -> AVModel:
     """An `AVModel` by name; pretrained weights (paper backbones only) come from the given local files, and the
-    `mlp` model needs the cached features' `video_dim` and `audio_dim`."""
+    `mlp` model needs the cached features' `video_dim` and `audio_dim`. The fusion head's hidden width defaults to
+    512 (the paper's) over encoders and to the concatenated feature width over the `mlp` projections, whose own
+    hidden width is their output width: a projection head sized to its 128-d inputs, not to 512-d backbones."""
     if name not in MODEL_NAMES:
         raise AvnbError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     if name != "r2plus1d18-panns22" and (visual_weights or audio_weights):
@@ -50,8 +52,9 @@ def build_model(
         if video_dim is None or audio_dim is None:
             raise AvnbError("model 'mlp' runs on cached features: give video_dim and audio_dim (their lengths)")
         dim = feature_dim or SMALL_FEATURE_DIM
-        video, audio = MLPEncoder(video_dim, dim), MLPEncoder(audio_dim, dim)
-    head = FusionHead(num_classes, video.out_dim, audio.out_dim, head_hidden, head_dropout)
+        video, audio = MLPEncoder(video_dim, dim, hidden=dim), MLPEncoder(audio_dim, dim, hidden=dim)
+        head_hidden = head_hidden or video.out_dim + audio.out_dim
+    head = FusionHead(num_classes, video.out_dim, audio.out_dim, head_hidden or PAPER_FEATURE_DIM, head_dropout)
     return AVModel(video, audio, head)
 
 
