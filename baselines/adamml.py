@@ -48,6 +48,7 @@ from avnoisebench.plugin import (
     SmallAudioEncoder,
     SmallVideoEncoder,
     TrainData,
+    adam,
     option,
     sum_over_processes,
     unwrap,
@@ -231,18 +232,22 @@ class PolicyNet(nn.Module):
     decision logits, and one 2-way [skip, use] head per modality."""
 
     def __init__(
-        self, backbone: str = "mobilenet_v2", scale: float = 160 / 224, input_dims: tuple[int, int] | None = None
+        self,
+        backbone: str = "mobilenet_v2",
+        scale: float = 160 / 224,
+        input_dims: tuple[int, int] | None = None,
+        width: int = JOINT_DIM,
     ) -> None:
         super().__init__()
         self.scale = scale
         self.video, self.audio = policy_encoders(backbone, input_dims)
         self.joint = nn.Sequential(
-            nn.Linear(self.video.out_dim + self.audio.out_dim, JOINT_DIM),
+            nn.Linear(self.video.out_dim + self.audio.out_dim, width),
             nn.ReLU(inplace=True),
-            nn.Linear(JOINT_DIM, JOINT_DIM),
+            nn.Linear(width, width),
             nn.ReLU(inplace=True),
         )
-        self.lstm = nn.LSTMCell(JOINT_DIM + 2 * len(MODALITIES), LSTM_HIDDEN)
+        self.lstm = nn.LSTMCell(width + 2 * len(MODALITIES), LSTM_HIDDEN)
         self.heads = nn.ModuleList(nn.Linear(LSTM_HIDDEN, 2) for _ in MODALITIES)
 
     def low_cost_view(self, video: torch.Tensor) -> torch.Tensor:
@@ -287,9 +292,10 @@ class AdaMMLParts(nn.Module):
         backbone: str,
         scale: float,
         input_dims: tuple[int, int] | None = None,
+        width: int = JOINT_DIM,
     ) -> None:
         super().__init__()
-        self.policy = PolicyNet(backbone, scale, input_dims)
+        self.policy = PolicyNet(backbone, scale, input_dims, width)
         self.fusion = GatedFusion(feature_dim, num_classes)
 
 
@@ -434,6 +440,9 @@ class AdaMMLOptions(Options):
     policy_scale: float = option(
         160 / 224, "policy input resolution relative to the clip", low=0, high=1, low_open=True
     )
+    policy_width: int = option(
+        JOINT_DIM, "width of the policy's two joint layers (official 2048; the LSTM keeps 256 units)", low=1
+    )
     policy_lr_ratio: float = option(10.0, "policy learning rate as a multiple of the budget's", low=0, low_open=True)
     eval_decisions: Literal["argmax", "sample"] = option(
         "argmax", "test-time decisions: argmax of the policy logits, or seeded Gumbel samples (official code)"
@@ -464,7 +473,9 @@ class AdaMML(Method):
         inner = unwrap(model)
         first = next(data.batches(0, shuffle=False))
         vectors = (first.video.shape[1], first.audio.shape[1]) if first.video.dim() == 2 else None
-        parts = AdaMMLParts(inner.feature_dim, data.num_classes, o.policy_backbone, o.policy_scale, vectors)
+        parts = AdaMMLParts(
+            inner.feature_dim, data.num_classes, o.policy_backbone, o.policy_scale, vectors, o.policy_width
+        )
         parts.to(budget.device)
         training = Networks(model, _distributed(parts.policy), _distributed(parts.fusion), o.segments)
         main_params = [
@@ -475,8 +486,8 @@ class AdaMML(Method):
 
         def optimizers() -> dict[str, torch.optim.Optimizer]:
             return {
-                "main": torch.optim.Adam(main_params, lr=budget.lr),
-                "policy": torch.optim.Adam(parts.policy.parameters(), lr=budget.lr * o.policy_lr_ratio),
+                "main": adam(main_params, budget.lr),
+                "policy": adam(parts.policy.parameters(), budget.lr * o.policy_lr_ratio),
             }
 
         schedule = o.schedule(budget.epochs)

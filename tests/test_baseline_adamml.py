@@ -123,6 +123,16 @@ def test_mobilenet_policy_decides_per_segment_and_modality() -> None:
     assert set(decisions.unique().tolist()) <= {0.0, 1.0}
 
 
+def test_policy_width_sizes_the_joint_layers_and_the_lstm_input() -> None:
+    official, narrow = PolicyNet("small", input_dims=(128, 128)), PolicyNet("small", input_dims=(128, 128), width=256)
+    assert official.joint[2].weight.shape == (2048, 2048) and narrow.joint[2].weight.shape == (256, 256)
+    assert narrow.lstm.input_size == 256 + 4 and narrow.lstm.hidden_size == official.lstm.hidden_size == 256
+    size = sum(p.numel() for p in narrow.parameters())
+    assert size < sum(p.numel() for p in official.parameters()) / 9  # 0.79 M against 7.68 M
+    decisions, _ = narrow(torch.randn(3, 1, 128), torch.randn(3, 1, 128), argmax_decisions)
+    assert decisions.shape == (3, 1, 2)
+
+
 def test_the_predictor_follows_the_learned_policy() -> None:
     model, parts = build_model("small", 4), AdaMMLParts(128, 4, "small", 160 / 224)
     with torch.no_grad():
@@ -240,7 +250,8 @@ def test_on_feature_vectors_a_clip_is_one_segment_and_the_policy_reads_the_vecto
     labels = torch.arange(64) % 4
     video = torch.nn.functional.one_hot(labels, 4).float() + 0.1 * torch.randn(64, 4)
     model, data = vector_task(labels, video, torch.randn(64, 6), batch_size=16)
-    predictor = AdaMML(segments=1).fit(model, data, Budget(4, 16, 3e-3), RunLog(tmp_path / "run"))
+    adamml = AdaMML(segments=1, policy_width=32)
+    predictor = adamml.fit(model, data, Budget(4, 16, 3e-3), RunLog(tmp_path / "run"))
     logits = predictor(video[:8], torch.randn(8, 6))
     summary = predictor.summary()
     assert logits.shape == (8, 4) and set(summary) == {"usage_video", "usage_audio", "all_off"}
