@@ -218,3 +218,22 @@ def test_resume_in_stage_2_ends_where_the_uninterrupted_run_does(
     losses = [[r["loss"] for r in metrics(r) if "epoch" in r] for r in (reference_run, run)]
     assert losses[0] == losses[1]
     assert pq.read_table(RunFolder(reference_run).predictions).equals(pq.read_table(RunFolder(run).predictions))
+
+
+def test_fista_reaches_istas_minimiser_in_fewer_iterations() -> None:
+    atoms = dictionary(256, 32, norm=3.0).double()
+    features = torch.randn(8, 32, generator=torch.Generator().manual_seed(4), dtype=torch.float64).abs()
+    step = MemoryBank.build(atoms).step
+    exact = sparse_codes(atoms, features, step, IstaSettings(max_iter=20000, tol=1e-12, solver="fista"))
+    best = float(ista_objective(atoms, features, exact, 0.1))
+    assert float(
+        ista_objective(
+            atoms, features, sparse_codes(atoms, features, step, IstaSettings(max_iter=20000, tol=1e-12)), 0.1
+        )
+    ) == pytest.approx(best, rel=1e-4)
+
+    def gap(solver: str) -> float:
+        codes = sparse_codes(atoms, features, step, IstaSettings(max_iter=100, tol=0.0, solver=solver))
+        return float(ista_objective(atoms, features, codes, 0.1)) / best - 1
+
+    assert gap("fista") < gap("ista") / 5
