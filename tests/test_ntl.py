@@ -606,8 +606,8 @@ def noisy_bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_ntl_omega_separates_mismatched_pairs_on_pretrained_features(noisy_bench, tmp_path: Path) -> None:
     """The paper's regime on synthetic-av: tiny encoders pretrained label-free (recipe simclr-synthetic-av), frozen
     (features track), 60 epochs as the card recommends. omega then tells mismatched pairs from matched ones (ROC-AUC
-    0.55-0.80 over the epochs, median of the second half 0.73; from scratch 0.39-0.63, issue 17). V@1 is not compared: on 80
-    training clips neither regime puts ntl ahead of late-fusion (docs/methods/ntl.md, Notes from the CPU runs)."""
+    0.55-0.80 over the epochs, median of the second half 0.73; from scratch 0.39-0.63, issue 17). V@1 is not compared:
+    on 80 training clips neither regime puts ntl ahead of late-fusion (docs/methods/ntl.md, Notes from the CPU runs)."""
     assert load_method("ntl") is ntl.NTL
     folder, media = noisy_bench
     weights = tmp_path / "simclr.pt"
