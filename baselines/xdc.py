@@ -295,7 +295,7 @@ class XDC(Method):
             log.checkpoint(epoch, modules, optimizers, {"targets": asdict(targets), "rectified": None})
         rectified = state["rectified"]
         if rectified is None:
-            rectified = self._rectify(model, data, o, log)
+            rectified = self._rectify(model, data, o, log, max(start, xdc_epochs))
         for epoch in range(max(start, xdc_epochs), budget.epochs):
             gamma = o.gamma(epoch - xdc_epochs)
             step = partial(supervised_loss, model, rectified, gamma)
@@ -333,10 +333,12 @@ class XDC(Method):
         return targets, metrics
 
     @staticmethod
-    def _rectify(model: nn.Module, data: TrainData, options: XDCOptions, log: RunLog) -> torch.Tensor:
-        """The labels rectified once after the clustering phase, logged as the `rectify` event."""
+    def _rectify(model: nn.Module, data: TrainData, options: XDCOptions, log: RunLog, epoch: int) -> torch.Tensor:
+        """The labels rectified once after the clustering phase, logged as the `rectify` event and, against the hidden
+        truth, as `corrected_labels` at the first supervised epoch."""
         started = time.perf_counter()
         rectified = rectify_labels(model, data, options.knn_k)
+        log.corrected_labels(epoch, rectified)
         changed = float((rectified != data.labels)[data.valid].float().mean())
         log.event(
             "rectify",

@@ -244,3 +244,6 @@ def test_xdc_is_registered_and_learns_on_noisy_synthetic_av(synthetic_bench, tmp
         f"XDC* on synthetic-av sym20: label accuracy noisy {accuracy[0]:.3f} rectified {accuracy[1]:.3f}, V@1 {v_at_1}"
     )
     assert v_at_1 > 50.0
+    (logged,) = RunFolder(run).events("corrected_labels")  # the rectified labels against the hidden truth
+    assert logged["epoch"] == 8 and logged["accuracy"] == pytest.approx(accuracy[1], abs=1e-6)
+    assert logged["observed_accuracy"] == pytest.approx(accuracy[0], abs=1e-6)
