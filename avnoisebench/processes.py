@@ -122,6 +122,11 @@ def worker_pool(
         yield pool
         pool.shutdown(wait=True)
     except BaseException:
+        manager = pool._executor_manager_thread  # shutdown() lets go of it too
         pool.shutdown(wait=False, cancel_futures=True)
         _kill(workers)
+        if manager is not None:
+            # Let it notice the dead workers and close its wakeup pipe before the interpreter's exit hook writes to
+            # that pipe (Python 3.11 races the two: "OSError: Bad file descriptor" printed at exit).
+            manager.join(timeout=10)
         raise
