@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 from test_leaderboard import result
 from typer.testing import CliRunner
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 from avnoisebench.cli.main import app
 from avnoisebench.evaluation.results import append_result
 from avnoisebench.harness.runlog import RunLog
+from avnoisebench.harness.truth import HiddenTruth
 from avnoisebench.report.entries import build_leaderboard
 from avnoisebench.report.leaderboard import to_html
 from avnoisebench.report.plot import score_histogram_png
@@ -135,3 +138,40 @@ def test_cli_report(tmp_path: Path) -> None:
     assert done.exit_code == 0 and text.index("ntl leads at nc40.") < text.index("## Label and correspondence noise")
     done = CliRunner().invoke(app, ["report", str(log), "--notes", str(tmp_path / "none.md"), "--out", str(notes)])
     assert done.exit_code == 2 and "none.md" in done.stderr and "does not exist" in done.stderr
+
+
+def test_the_mechanisms_diagnostics_come_from_the_run_folders(tmp_path: Path) -> None:
+    clean = np.arange(20) % 4
+    observed = np.where(np.arange(20) < 10, (clean + 1) % 4, clean)  # half of the labels wrong
+    truth = HiddenTruth(observed, clean, np.arange(20) % 5 == 0, np.ones(20, dtype=bool))
+    rows = []
+    for seed, wrong in ((0, 4), (1, 2)):
+        run = tmp_path / f"ntl{seed}"
+        log = RunLog(run, truth=truth)
+        log.corrected_labels(3, torch.from_numpy(np.where(np.arange(20) < wrong, observed, clean)))
+        log.sample_scores(3, "omega", torch.from_numpy((np.arange(20) % 5 != 0).astype(np.float32)))
+        rows.append(result("ntl", "nc20-sym40", seed, 50.0, 90.0, 50.0, run=str(run), **AVMNIST))
+    adamml = tmp_path / "adamml"
+    RunLog(adamml).event("predict", test_clips=8, usage_video=0.25, usage_audio=1.0, all_off=0.0)
+    rows.append(result("adamml", "nc20-sym40", 0, 40.0, 90.0, 40.0, run=str(adamml), **AVMNIST))
+    rows.append(result("late-fusion", "nc20-sym40", 0, 45.0, 90.0, 45.0, run=str(tmp_path / "gone"), **AVMNIST))
+    study = build_study(build_leaderboard(rows))
+    assert {d.entry.label for d in study.diagnostics} == {"ntl", "adamml"}
+    (ntl,) = [d for d in study.diagnostics if d.entry.label == "ntl"]
+    assert ntl.values["observed"] == (50.0, 0.0, 2) and ntl.values["omega_auc"] == (1.0, 0.0, 2)
+    assert ntl.values["corrected"] == (85.0, pytest.approx(np.std([80.0, 90.0], ddof=1)), 2)
+    text = to_study_markdown(study, build_leaderboard(rows), "results")
+    assert "| nc20-sym40 | 50.0 ± 0.0 | adamml" not in text  # one column per (method, diagnostic), observed first
+    assert "| config | observed labels correct (%) | adamml: test clips using video (%) |" in text
+    assert "| nc20-sym40 | 50.0 ± 0.0 | 25.0 | 100.0 | 0.0 | 85.0 ± 7.1 | 1.000 ± 0.000 |" in text
+
+
+def test_the_tables_of_pretrained_runs_come_first() -> None:
+    pretrained = {"track": "features", "model": "small", "init_source": "simclr", "init_sha256": "7" * 64}
+    rows = [
+        result("ntl", "nc0-sym20", 0, 20.0, 50.0, 20.0, model="tiny", **AVMNIST),  # scratch, cached track
+        result("ntl", "nc0-sym20", 0, 90.0, 99.0, 90.0, **pretrained, **AVMNIST),
+        result("ntl", "nc0-sym20", 0, 30.0, 60.0, 30.0, track="raw", model="tiny", **AVMNIST),
+    ]
+    titles = [t.title for t in build_study(build_leaderboard(rows)).measured]
+    assert titles == [f"symmetric label noise: measured, {track} track" for track in ("features", "cached", "raw")]

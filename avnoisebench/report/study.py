@@ -6,12 +6,13 @@ import base64
 import html
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.metrics import METRICS
 from avnoisebench.files import write_atomically
+from avnoisebench.report.diagnostics import Diagnostics, diagnostics_markdown, entry_diagnostics
 from avnoisebench.report.entries import (
     PLOT_METRIC,
     BenchmarkTable,
@@ -94,6 +95,7 @@ class Study:
     variants: list[VariantTable]
     figures: list[Figure]
     paper: list[StudyTable]
+    diagnostics: list[Diagnostics] = field(default_factory=list)
 
 
 def _row_labels(entries: list[Entry]) -> dict[int, str]:
@@ -187,21 +189,23 @@ def gamma_figures(entries: list[Entry]) -> list[Figure]:
 
 
 def noise_figures(entries: list[Entry]) -> list[Figure]:
-    """V@1 against the label-noise rate, a figure per benchmark build and noisy-correspondence level."""
-    groups: dict[tuple[str, str, str], list[Entry]] = defaultdict(list)
+    """V@1 against the label-noise rate, a figure per benchmark build, track and noisy-correspondence level."""
+    groups: dict[tuple[str, str, str, str], list[Entry]] = defaultdict(list)
     for entry in entries:
         if not entry.variant and not entry.reference:
-            groups[(entry.family or entry.benchmark, entry.level, entry.lock_sha256 or "")].append(entry)
+            key = (entry.family or entry.benchmark, entry.level, entry.lock_sha256 or "", entry.track or "")
+            groups[key].append(entry)
+    tracks = {track for *_, track in groups}
     figures = []
-    for (benchmark, level, lock), group in sorted(groups.items()):
+    for (benchmark, level, lock, track), group in sorted(groups.items()):
         series = noise_series(group)
         if series:
-            title = f"{benchmark} {level}".strip()
+            title = f"{benchmark} {level}".strip() + (f", {track or 'no'} track" if len(tracks) > 1 else "")
             png = accuracy_vs_noise_png(title, series, PLOT_METRIC)
             figures.append(
                 Figure(
                     f"{PLOT_METRIC} against label noise on {title}",
-                    f"{_slug('noise', benchmark, level, lock[:8])}.png",
+                    f"{_slug('noise', benchmark, level, lock[:8], track if len(tracks) > 1 else '')}.png",
                     png,
                 )
             )
@@ -238,10 +242,15 @@ def omega_figures(entries: list[Entry]) -> list[Figure]:
 
 
 def build_study(tables: list[BenchmarkTable]) -> Study:
-    """The study of a leaderboard: measured tables per track, variants, figures; the paper's rows in tables apart."""
+    """The study of a leaderboard: measured tables per track (tracks of pretrained runs first), variants, figures,
+    the mechanisms' diagnostics from the run folders still there; the paper's rows in tables apart."""
     entries = [e for table in tables for e in table.entries]
     measured = [e for e in entries if not e.reference]
-    tracks = sorted({e.track or "" for e in measured})
+
+    def from_scratch(track: str) -> bool:
+        return all(e.protocol is None or e.protocol.init == "scratch" for e in measured if (e.track or "") == track)
+
+    tracks = sorted({e.track or "" for e in measured}, key=lambda track: (from_scratch(track), track))
     return Study(
         measured=[
             t
@@ -251,6 +260,7 @@ def build_study(tables: list[BenchmarkTable]) -> Study:
         variants=variant_tables(measured),
         figures=noise_figures(measured) + gamma_figures(measured) + omega_figures(measured),
         paper=study_tables([e for e in entries if e.reference], f"{PAPER} (published, not measured here)"),
+        diagnostics=entry_diagnostics(measured),
     )
 
 
@@ -292,6 +302,14 @@ def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str
         parts += ["## Label and correspondence noise (Tables I and II layout)", *map(_md_study, study.measured)]
     if study.variants:
         parts += ["## Variants (Table III layout)", *map(_md_variant, study.variants)]
+    if study.diagnostics:
+        parts += [
+            "## What the mechanisms did (from the run folders, mean ± std over seeds)",
+            "Accuracy of the labels a method trained on after its k-NN correction (last epoch) against the observed "
+            "labels' (hidden truth of the training split); ω's ROC-AUC for telling matched from mismatched training "
+            "pairs (last epoch; none without mismatched pairs); AdaMML's test-time decisions.",
+            diagnostics_markdown(study.diagnostics),
+        ]
     if study.figures:
         shown = [(html.escape(f.title, quote=False), f.name) for f in study.figures]
         parts += ["## Figures", *(f"### {title}\n\n![{title}]({image_dir}/{name})" for title, name in shown)]

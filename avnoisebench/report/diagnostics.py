@@ -1,0 +1,104 @@
+"""What the methods' mechanisms did, read from the run folders that are still there: the accuracy of the labels a
+method trained on against the observed labels' (its `corrected_labels` event: ntl, XDC*), ω's ROC-AUC for matched
+against mismatched training pairs (ntl's last `sample_scores` of ω) and the test-time modality usage (AdaMML's
+`predict` event), as mean ± std over the seeds whose folders hold them."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from avnoisebench.report.entries import Entry, config_sort_key, markdown_row
+from avnoisebench.runs.folder import RunFolder
+
+# name -> column title; "observed" is a property of the config, not of a method, so it gets one column.
+COLUMNS = {
+    "observed": "observed labels correct (%)",
+    "corrected": "corrected labels correct (%)",
+    "omega_auc": "ω ROC-AUC, matched vs mismatched",
+    "usage_video": "test clips using video (%)",
+    "usage_audio": "test clips using audio (%)",
+    "all_off": "test clips with both off (%)",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """One entry's diagnostics: name -> (mean, std or None, runs measured)."""
+
+    entry: Entry
+    values: dict[str, tuple[float, float | None, int]]
+
+
+def run_diagnostics(run: RunFolder) -> dict[str, float]:
+    """The diagnostics one run folder holds (none for a method that logs none of them)."""
+    values: dict[str, float] = {}
+    corrected = run.events("corrected_labels")
+    if corrected:
+        values["observed"] = 100 * corrected[-1]["observed_accuracy"]
+        values["corrected"] = 100 * corrected[-1]["accuracy"]
+    omega = [e for e in run.events("sample_scores") if e.get("score") == "omega"]
+    auc = omega[-1].get("auc_matched_vs_mismatched") if omega else None
+    if auc is not None and not math.isnan(auc):
+        values["omega_auc"] = auc
+    predict = run.events("predict")
+    if predict and "usage_video" in predict[-1]:
+        values.update({name: 100 * predict[-1][name] for name in ("usage_video", "usage_audio", "all_off")})
+    return values
+
+
+def entry_diagnostics(entries: list[Entry]) -> list[Diagnostics]:
+    """Each measured entry's (not a variant's) diagnostics over its runs whose folders are still there."""
+    found = []
+    for entry in entries:
+        if entry.reference or entry.variant:
+            continue
+        runs = [run_diagnostics(RunFolder(run)) for run in entry.runs]
+        names = [name for name in COLUMNS if any(name in values for values in runs)]
+        if names:
+            summary = {}
+            for name in names:
+                seen = np.array([values[name] for values in runs if name in values])
+                summary[name] = (float(seen.mean()), float(seen.std(ddof=1)) if len(seen) > 1 else None, len(seen))
+            found.append(Diagnostics(entry, summary))
+    return found
+
+
+def _text(value: tuple[float, float | None, int], name: str) -> str:
+    mean, std, _ = value
+    digits = 3 if name == "omega_auc" else 1
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def diagnostics_markdown(diagnostics: list[Diagnostics]) -> str:
+    """One table per benchmark build and track: a row per config, a column per (method, diagnostic)."""
+    groups: dict[tuple[str, str | None, str | None], list[Diagnostics]] = {}
+    for d in diagnostics:
+        groups.setdefault((d.entry.benchmark, d.entry.lock_sha256, d.entry.track), []).append(d)
+    parts = []
+    for (benchmark, lock, track), found in groups.items():
+        columns = list(dict.fromkeys((None if n == "observed" else d.entry.label, n) for d in found for n in d.values))
+        columns.sort(key=lambda c: (c[0] is not None, c[0] or "", list(COLUMNS).index(c[1])))
+        configs = sorted({d.entry.config for d in found}, key=lambda c: config_sort_key(_first(found, c).entry))
+        head = ["config", *(COLUMNS[n] if label is None else f"{label}: {COLUMNS[n]}" for label, n in columns)]
+        rows = []
+        for config in configs:
+            cells = []
+            for label, name in columns:
+                value = next(
+                    (
+                        d.values[name]
+                        for d in found
+                        if d.entry.config == config and (label is None or d.entry.label == label) and name in d.values
+                    ),
+                    None,
+                )
+                cells.append("" if value is None else _text(value, name))
+            rows.append(markdown_row([config or "", *cells]))
+        title = f"### {benchmark} (lock {(lock or '')[:12]}), {track or 'no'} track"
+        parts.append("\n".join([title, "", markdown_row(head), "|---|" + "---:|" * len(columns), *rows]))
+    return "\n\n".join(parts)
+
+
+def _first(found: list[Diagnostics], config: str | None) -> Diagnostics:
+    return next(d for d in found if d.entry.config == config)
