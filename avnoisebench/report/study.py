@@ -5,7 +5,7 @@ level and Fig. 8 style ω histograms, as Markdown (with PNG files) or HTML (inli
 import base64
 import html
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,23 +189,23 @@ def gamma_figures(entries: list[Entry]) -> list[Figure]:
 
 
 def noise_figures(entries: list[Entry]) -> list[Figure]:
-    """V@1 against the label-noise rate, a figure per benchmark build, track and noisy-correspondence level."""
-    groups: dict[tuple[str, str, str, str], list[Entry]] = defaultdict(list)
+    """V@1 against the label-noise rate, a figure per benchmark build and noisy-correspondence level (titled with the
+    build's short lock hash when a benchmark has several)."""
+    groups: dict[tuple[str, str, str], list[Entry]] = defaultdict(list)
     for entry in entries:
         if not entry.variant and not entry.reference:
-            key = (entry.family or entry.benchmark, entry.level, entry.lock_sha256 or "", entry.track or "")
-            groups[key].append(entry)
-    tracks = {track for *_, track in groups}
+            groups[(entry.family or entry.benchmark, entry.level, entry.lock_sha256 or "")].append(entry)
+    builds = Counter(benchmark for benchmark, _, _ in dict.fromkeys((b, "", lock) for b, _, lock in groups))
     figures = []
-    for (benchmark, level, lock, track), group in sorted(groups.items()):
+    for (benchmark, level, lock), group in sorted(groups.items()):
         series = noise_series(group)
         if series:
-            title = f"{benchmark} {level}".strip() + (f", {track or 'no'} track" if len(tracks) > 1 else "")
+            title = f"{benchmark} {level}".strip() + (f" (lock {lock[:8]})" if builds[benchmark] > 1 else "")
             png = accuracy_vs_noise_png(title, series, PLOT_METRIC)
             figures.append(
                 Figure(
                     f"{PLOT_METRIC} against label noise on {title}",
-                    f"{_slug('noise', benchmark, level, lock[:8], track if len(tracks) > 1 else '')}.png",
+                    f"{_slug('noise', benchmark, level, lock[:8])}.png",
                     png,
                 )
             )
