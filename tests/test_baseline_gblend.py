@@ -14,7 +14,7 @@ from harnesskit import TensorSource, run_settings
 from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.registry import load_method
 from avnoisebench.harness.training import run_training
-from avnoisebench.models import build_model
+from avnoisebench.models import AVModel, FusionHead, MLPEncoder
 from avnoisebench.plugin import AvnbError, Budget, RunLog, TrainData
 from avnoisebench.runs.folder import RunFolder
 from baselines.gblend import (
@@ -47,8 +47,9 @@ def toy_data(n: int = 200, seed: int = 0) -> TrainData:
 
 
 def toy_model(seed: int = 0) -> torch.nn.Module:
+    """Projections 256 wide inside and a 512-wide head: room for the 512-d audio to be memorised."""
     torch.manual_seed(seed)
-    return build_model("mlp", CLASSES, feature_dim=32, video_dim=16, audio_dim=512)
+    return AVModel(MLPEncoder(16, 32, hidden=256), MLPEncoder(512, 32, hidden=256), FusionHead(CLASSES, 32, 32, 512))
 
 
 def toy_fit(method, run_dir: Path, data: TrainData | None = None, epochs: int = 20, log: RunLog | None = None):
