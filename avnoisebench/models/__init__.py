@@ -12,6 +12,7 @@ from avnoisebench.models.small import MLPEncoder, SmallAudioEncoder, SmallVideoE
 
 MODEL_NAMES = ("r2plus1d18-panns22", "small", "tiny", "mlp")
 PAPER_FEATURE_DIM = 512
+PAPER_HEAD_HIDDEN = 512  # the fusion head's hidden width over the paper's backbones
 SMALL_FEATURE_DIM = 128
 CONV_SIZES = {"small": (16, SMALL_FEATURE_DIM), "tiny": (8, 64)}  # (conv width, default feature size)
 
@@ -54,7 +55,7 @@ def build_model(
         dim = feature_dim or SMALL_FEATURE_DIM
         video, audio = MLPEncoder(video_dim, dim, hidden=dim), MLPEncoder(audio_dim, dim, hidden=dim)
         head_hidden = head_hidden or video.out_dim + audio.out_dim
-    head = FusionHead(num_classes, video.out_dim, audio.out_dim, head_hidden or PAPER_FEATURE_DIM, head_dropout)
+    head = FusionHead(num_classes, video.out_dim, audio.out_dim, head_hidden or PAPER_HEAD_HIDDEN, head_dropout)
     return AVModel(video, audio, head)
 
 

@@ -31,19 +31,21 @@ class Diagnostics:
 
 
 def run_diagnostics(run: RunFolder) -> dict[str, float]:
-    """The diagnostics one run folder holds (none for a method that logs none of them)."""
+    """The diagnostics one run folder holds (none for a method that logs none of them), from one read of its log."""
+    last: dict[str, dict] = {}
+    for line in run.metrics():
+        event = line.get("event")
+        if event in ("corrected_labels", "predict") or (event == "sample_scores" and line.get("score") == "omega"):
+            last[event] = line
     values: dict[str, float] = {}
-    corrected = run.events("corrected_labels")
-    if corrected:
-        values["observed"] = 100 * corrected[-1]["observed_accuracy"]
-        values["corrected"] = 100 * corrected[-1]["accuracy"]
-    omega = [e for e in run.events("sample_scores") if e.get("score") == "omega"]
-    auc = omega[-1].get("auc_matched_vs_mismatched") if omega else None
+    if "corrected_labels" in last:
+        values["observed"] = 100 * last["corrected_labels"]["observed_accuracy"]
+        values["corrected"] = 100 * last["corrected_labels"]["accuracy"]
+    auc = last.get("sample_scores", {}).get("auc_matched_vs_mismatched")
     if auc is not None and not math.isnan(auc):
         values["omega_auc"] = auc
-    predict = run.events("predict")
-    if predict and "usage_video" in predict[-1]:
-        values.update({name: 100 * predict[-1][name] for name in ("usage_video", "usage_audio", "all_off")})
+    if "usage_video" in last.get("predict", {}):
+        values.update({name: 100 * last["predict"][name] for name in ("usage_video", "usage_audio", "all_off")})
     return values
 
 
@@ -64,7 +66,10 @@ def entry_diagnostics(entries: list[Entry]) -> list[Diagnostics]:
     return found
 
 
-def _text(value: tuple[float, float | None, int], name: str) -> str:
+def _text(value: tuple[float, float | None, int] | None, name: str) -> str:
+    """mean ± std of a diagnostic (an empty cell where a config has none)."""
+    if value is None:
+        return ""
     mean, std, _ = value
     digits = 3 if name == "omega_auc" else 1
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
@@ -79,26 +84,15 @@ def diagnostics_markdown(diagnostics: list[Diagnostics]) -> str:
     for (benchmark, lock, track), found in groups.items():
         columns = list(dict.fromkeys((None if n == "observed" else d.entry.label, n) for d in found for n in d.values))
         columns.sort(key=lambda c: (c[0] is not None, c[0] or "", list(COLUMNS).index(c[1])))
-        configs = sorted({d.entry.config for d in found}, key=lambda c: config_sort_key(_first(found, c).entry))
+        entries = {d.entry.config: d.entry for d in found}
+        values = {
+            (d.entry.config, label, n): d.values[n] for d in found for n in d.values for label in (d.entry.label, None)
+        }
         head = ["config", *(COLUMNS[n] if label is None else f"{label}: {COLUMNS[n]}" for label, n in columns)]
-        rows = []
-        for config in configs:
-            cells = []
-            for label, name in columns:
-                value = next(
-                    (
-                        d.values[name]
-                        for d in found
-                        if d.entry.config == config and (label is None or d.entry.label == label) and name in d.values
-                    ),
-                    None,
-                )
-                cells.append("" if value is None else _text(value, name))
-            rows.append(markdown_row([config or "", *cells]))
+        rows = [
+            markdown_row([config or "", *(_text(values.get((config, label, n)), n) for label, n in columns)])
+            for config in sorted(entries, key=lambda c: config_sort_key(entries[c]))
+        ]
         title = f"### {benchmark} (lock {(lock or '')[:12]}), {track or 'no'} track"
         parts.append("\n".join([title, "", markdown_row(head), "|---|" + "---:|" * len(columns), *rows]))
     return "\n\n".join(parts)
-
-
-def _first(found: list[Diagnostics], config: str | None) -> Diagnostics:
-    return next(d for d in found if d.entry.config == config)

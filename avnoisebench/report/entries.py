@@ -31,6 +31,9 @@ FAMILY_CLASSES = {"ucf101-av": 51, "mini-kinetics": 50, "av-mnist": 10}
 _PAPER_CONFIG = {"clean": ("clean", 0.0)}
 
 
+SCRATCH = "scratch"  # the initial weights of a run trained from scratch, as rows show them
+
+
 @dataclass(frozen=True)
 class Protocol:
     """How a row's runs were trained: model, initial weights, epochs, learning rate, batch size, track."""
@@ -132,7 +135,7 @@ def config_sort_key(entry: Entry) -> tuple:
 
 def init_text(record: ResultRecord) -> str:
     """A record's initial weights: `scratch`, or their source and short digest."""
-    return "scratch" if record.init_sha256 is None else f"{record.init_source}@{record.init_sha256[:8]}"
+    return SCRATCH if record.init_sha256 is None else f"{record.init_source}@{record.init_sha256[:8]}"
 
 
 def setup_text(record: ResultRecord) -> str:

@@ -15,6 +15,7 @@ from avnoisebench.files import write_atomically
 from avnoisebench.report.diagnostics import Diagnostics, diagnostics_markdown, entry_diagnostics
 from avnoisebench.report.entries import (
     PLOT_METRIC,
+    SCRATCH,
     BenchmarkTable,
     Entry,
     best_metrics,
@@ -195,7 +196,7 @@ def noise_figures(entries: list[Entry]) -> list[Figure]:
     for entry in entries:
         if not entry.variant and not entry.reference:
             groups[(entry.family or entry.benchmark, entry.level, entry.lock_sha256 or "")].append(entry)
-    builds = Counter(benchmark for benchmark, _, _ in dict.fromkeys((b, "", lock) for b, _, lock in groups))
+    builds = Counter(benchmark for benchmark, _ in {(benchmark, lock) for benchmark, _, lock in groups})
     figures = []
     for (benchmark, level, lock), group in sorted(groups.items()):
         series = noise_series(group)
@@ -248,7 +249,7 @@ def build_study(tables: list[BenchmarkTable]) -> Study:
     measured = [e for e in entries if not e.reference]
 
     def from_scratch(track: str) -> bool:
-        return all(e.protocol is None or e.protocol.init == "scratch" for e in measured if (e.track or "") == track)
+        return all(e.protocol is None or e.protocol.init == SCRATCH for e in measured if (e.track or "") == track)
 
     tracks = sorted({e.track or "" for e in measured}, key=lambda track: (from_scratch(track), track))
     return Study(
