@@ -19,7 +19,7 @@ from avnoisebench.media.check import check_media, verify_media
 from avnoisebench.media.coverage import available_clips
 from avnoisebench.media.decode import decode_eval_views, decode_train_clip, open_video
 from avnoisebench.media.link import link
-from avnoisebench.media.paths import media_fingerprint
+from avnoisebench.media.paths import media_fingerprint, resolved_path
 from avnoisebench.media.probe import MediaError, probe
 from avnoisebench.media.status import latest_status, record_decode_failure
 
@@ -147,3 +147,21 @@ def test_media_fingerprint_follows_each_file(media: dict[str, Path], tmp_path: P
     assert media_fingerprint(files) not in (first, touched)
     files[0].unlink()
     assert len(media_fingerprint(files)) == 64
+
+
+def test_resolved_path_matches_pathlib_through_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "sub" / "clip.mp4").write_bytes(b"x")
+    (tmp_path / "elsewhere.mp4").write_bytes(b"y")
+    (tmp_path / "linked").symlink_to(real)
+    (real / "sub" / "file-link.mp4").symlink_to(tmp_path / "elsewhere.mp4")
+    (real / "sub" / "chain.mp4").symlink_to(real / "sub" / "file-link.mp4")
+    (real / "sub" / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
+    monkeypatch.chdir(tmp_path)
+    names = ["clip.mp4", "file-link.mp4", "chain.mp4", "dangling.mp4", "missing.mp4"]
+    paths = [Path(top, "sub", name) for top in ("real", "linked", tmp_path / "linked") for name in names]
+    paths += [Path("linked/missing-folder/clip.mp4"), Path("elsewhere.mp4")]
+    folders: dict[str, str] = {}
+    assert [resolved_path(str(path), folders) for path in paths] == [str(path.resolve()) for path in paths]
+    assert resolved_path("linked/sub/chain.mp4", folders) == str(tmp_path / "elsewhere.mp4")
