@@ -104,6 +104,18 @@ def test_a_run_folder_has_one_owner_and_a_dead_owner_releases_it(tmp_path: Path)
     RunFolder.create(run.path, config(), resume=True).release()  # the kernel released the dead owner's lock
 
 
+def test_a_run_resumes_only_with_the_torch_threads_it_trained_with(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    RunFolder.create(path, config(threads=1)).release()
+    with pytest.raises(AvnbError, match=r"trained with 1 torch threads and this process has 2; .* --threads 1, or"):
+        RunFolder.create(path, config(threads=2), resume=True)
+    RunFolder.create(path, config(threads=1, workers=2), resume=True).release()
+    RunFolder.create(path, config(threads=2), overwrite=True).release()
+    assert RunFolder(path).config.threads == 2
+    RunFolder.create(tmp_path / "older", config(threads=None)).release()  # written before threads were recorded
+    RunFolder.create(tmp_path / "older", config(threads=4), resume=True).release()
+
+
 def test_create_resume_and_overwrite_rules(tmp_path: Path) -> None:
     path = tmp_path / "run"
     RunFolder.create(path, config()).release()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,13 @@ def test_skip_resume_and_parallel(tmp_path: Path, synthetic_bench: tuple[Path, P
     assert all(not Path(line["run"]).is_absolute() for line in map(json.loads, plan.results.read_text().splitlines()))
 
     assert run_sweep(plan).outcomes == []  # everything is in the log
+    elsewhere = plan.results.with_name("made-elsewhere.jsonl")  # the same results, run folders named otherwise
+    moved = [
+        {**line, "run": f"other-machine/x{line['run']}"}
+        for line in map(json.loads, plan.results.read_text().splitlines())
+    ]
+    elsewhere.write_text("".join(json.dumps(line) + "\n" for line in moved))
+    assert run_sweep(replace(plan, results=elsewhere)).outcomes == []
     # interruptions: after predicting (no record yet), after the last checkpoint, before anything was written
     cells = expand(plan)
     lines = plan.results.read_text().splitlines(keepends=True)
@@ -85,12 +93,19 @@ def test_skip_resume_and_parallel(tmp_path: Path, synthetic_bench: tuple[Path, P
     shutil.rmtree(cells[2].settings.out)
     cells[2].settings.out.mkdir()
     (cells[2].settings.out / "stray.tmp").write_text("torn")
-    again = run_sweep(plan)
+    again = run_sweep(plan, threads=1)
     assert again.skipped == 1 and [o.status for o in again.outcomes] == ["evaluated", "resumed", "trained"]
     after = read_results(plan.results)
     assert Counter(Path(r.run).name for r in after) == Counter(c.key for c in cells)
     for outcome in again.outcomes:  # seeded: the same numbers as the uninterrupted sweep
         assert outcome.metrics == records[outcome.cell.key].metrics
+        assert records[outcome.cell.key].threads == 1
+    # a cell interrupted at one torch thread count starts over at another: its numbers depend on the count
+    plan.results.write_text("".join(line for line in lines if Path(json.loads(line)["run"]).name != cells[3].key))
+    (cells[3].settings.out / PREDICTIONS).unlink()
+    moved = run_sweep(plan, threads=2)
+    assert [o.status for o in moved.outcomes] == ["trained"]
+    assert [r.threads for r in read_results(plan.results) if Path(r.run).name == cells[3].key] == [2]
 
 
 def test_each_correspondence_level_gets_its_cache_before_cells_run(tmp_path: Path) -> None:
@@ -178,6 +193,14 @@ def test_bad_grid_values_are_named(tmp_path: Path, synthetic_bench: tuple[Path, 
     path = sweep_file(tmp_path / "s.toml", synthetic_bench)
     path.write_text(path.read_text().replace(str(synthetic_bench[0]), str(tmp_path / "absent")))
     with pytest.raises(AvnbError, match="not a built benchmark folder"):
+        expand(load_sweep(path))
+
+
+def test_cells_the_log_could_not_tell_apart_are_refused(tmp_path: Path, synthetic_bench: tuple[Path, Path]) -> None:
+    path = sweep_file(tmp_path / "s.toml", synthetic_bench)
+    grid = "[[grid]]" + path.read_text().split("[grid]")[1].split("[settings]")[0]
+    path.write_text(path.read_text().replace("[grid]", "[[grid]]") + grid + "settings = { sampling = { crop = 24 } }\n")
+    with pytest.raises(AvnbError, match="two late-fusion cells on .* differ only in decoding settings"):
         expand(load_sweep(path))
 
 

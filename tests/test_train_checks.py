@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from harnesskit import Planted
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
-from avnoisebench.runs.folder import CHECKPOINT
+from avnoisebench.evaluation.scoring import evaluate_run
+from avnoisebench.runs.folder import CHECKPOINT, RunFolder
 
 runner = CliRunner()
 SMALL_RUN = ["--track", "cached", "--model", "small", "--init", "none", "--batch-size", "16", "--frames", "4"]
@@ -45,6 +47,7 @@ def train(bench: tuple[Path, Path], tmp_path: Path, *extra: str, config: str = "
         (["--crop", "0"], "crop = 0 must be"),
         (["--stride", "-1"], "stride = -1.0 must be a positive number"),
         (["--workers", "-1"], "--workers -1 must be a whole number of at least 0"),
+        (["--threads", "0"], "--threads 0 must be at least 1"),
         (["--device", "foo"], "--device 'foo' is not a device name"),
         (["--seed", "-2"], "--seed -2 must be a whole number of at least 0"),
         (["--option", "q=2"], "method 'late-fusion' has no option(s) q"),
@@ -143,3 +146,22 @@ def test_an_interrupted_run_says_what_it_kept(
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == code and "interrupted: " in stderr and "Traceback" not in stderr
     assert "keeps its checkpoint after epoch" in stderr and "--resume" in stderr
+
+
+@pytest.fixture
+def torch_threads() -> Iterator[None]:
+    """Torch's thread count as it was before the test (`--threads` sets it for this process)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_run_and_its_record_carry_its_torch_threads_and_it_resumes_only_with_them(
+    synthetic_bench: tuple[Path, Path], tmp_path: Path, torch_threads: None
+) -> None:
+    assert train(synthetic_bench, tmp_path, "--epochs", "1", "--threads", "1").exit_code == 0
+    assert RunFolder(tmp_path / "run").config.threads == 1
+    assert evaluate_run(tmp_path / "run", synthetic_bench[0]).record.threads == 1
+    done = train(synthetic_bench, tmp_path, "--epochs", "1", "--threads", "2", "--resume")
+    assert done.exit_code == 2
+    assert "was trained with 1 torch threads and this process has 2" in " ".join(done.output.split())

@@ -82,6 +82,13 @@ def train(
     seed: Seed = 0,
     device: Device = "cpu",
     workers: Workers = 0,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Torch threads (default: torch's, the CPU cores or $OMP_NUM_THREADS); the numbers depend on it, so "
+            "the run records it and resumes only with the same count."
+        ),
+    ] = None,
     cache_dir: CacheDirOption = None,
     frames: Annotated[int | None, typer.Option(help="Frames per clip (default: the benchmark's, else 8).")] = None,
     stride: Annotated[
@@ -109,6 +116,8 @@ def train(
     from avnoisebench.harness.settings import plan_run
     from avnoisebench.harness.training import run_training
 
+    if threads is not None and threads < 1:
+        raise AvnbError(f"--threads {threads} must be at least 1")
     settings = plan_run(
         folder,
         config,
@@ -131,6 +140,10 @@ def train(
         audio_weights=audio_weights,
         name=name,
     )
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     leader = os.environ.get("RANK", "0") == "0"
     with ConsoleProgress(console, quiet or not leader) as progress, interrupted("train", lambda: _kept(out)):
         progress.note(
@@ -324,8 +337,8 @@ def sweep(
 
     plan = load_sweep(file, runs, results, Shard.chosen(shard))
     if dry_run:
-        done = finished_keys(plan.results)
         cells = sweep_cells(plan)
+        done = finished_keys(plan.results, cells)
         for cell in cells:
             s = cell.settings
             mark = "done" if cell.key in done else "todo"

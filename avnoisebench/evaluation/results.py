@@ -79,6 +79,7 @@ class ResultRecord:
     lr: float | None = None
     batch_size: int | None = None
     track: str | None = None
+    threads: int | None = None
     run: str | None = None
     predictions: str | None = None
     run_code_version: str | None = None

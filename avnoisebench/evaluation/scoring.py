@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
 from avnoisebench.errors import AvnbError
@@ -9,6 +10,7 @@ from avnoisebench.evaluation.metrics import clip_video_metrics
 from avnoisebench.evaluation.predictions import load_predictions
 from avnoisebench.evaluation.results import ResultRecord, utc_now
 from avnoisebench.provenance import code_version
+from avnoisebench.runs.config import RunConfig
 from avnoisebench.runs.folder import CONFIG, PREDICTIONS, RunFolder
 
 
@@ -74,23 +76,42 @@ def evaluate_run(run_dir: Path, folder: Path | None = None, name: str | None = N
     if not run.predictions.is_file():
         raise AvnbError(f"{run_dir} has no {PREDICTIONS}: the run did not finish; resume it with `avnb train --resume`")
     evaluation = evaluate_predictions(run.predictions, folder, config.method, config.config, config.seed)
-    record = replace(
-        evaluation.record,
-        method_options=config.method_options,
-        variant=config.variant,
-        name=name or config.name,
-        model=config.model,
-        init_sha256=config.init.sha256,
-        init_source=config.init.source,
-        init_card=config.init.card,
-        epochs=config.epochs,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        track=config.track,
-        run=str(run_dir.resolve()),
-        run_code_version=config.code_version,
+    fields = {**run_fields(config), "name": name or config.name, "run": str(run_dir.resolve())}
+    return Evaluation(replace(evaluation.record, **fields), evaluation.warnings)
+
+
+def run_fields(config: RunConfig) -> dict[str, Any]:
+    """The fields of a run's result record that its config gives: how it was trained, and by which code."""
+    return {
+        "method_options": config.method_options,
+        "variant": config.variant,
+        "name": config.name,
+        "model": config.model,
+        "init_sha256": config.init.sha256,
+        "init_source": config.init.source,
+        "init_card": config.init.card,
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+        "track": config.track,
+        "threads": config.threads,
+        "run_code_version": config.code_version,
+    }
+
+
+def run_result_key(config: RunConfig) -> tuple:
+    """The key (setup and seed) of the record that evaluating a run will append, known before the run trains."""
+    fields = {"metrics": {}, "date": "", "code_version": ""}
+    record = ResultRecord(
+        config.benchmark,
+        config.benchmark_lock_sha256,
+        config.config,
+        config.method,
+        config.seed,
+        **fields,
+        **run_fields(config),
     )
-    return Evaluation(record, evaluation.warnings)
+    return record.key()
 
 
 def evaluate_path(

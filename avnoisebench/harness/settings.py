@@ -66,7 +66,7 @@ class TrainSettings:
         return Budget(self.epochs, self.batch_size, self.lr, self.device, self.seed)
 
     def record(self) -> RunConfig:
-        """The run config of these settings (what config.json holds)."""
+        """The run config of these settings (what config.json holds), with this process's torch thread count."""
         noise = self.folder.config(self.config)
         return RunConfig(
             benchmark=self.folder.name,
@@ -94,6 +94,7 @@ class TrainSettings:
             cache_dir=str(self.cache_dir),
             device=self.device,
             workers=self.workers,
+            threads=torch.get_num_threads(),
             code_version=code_version(),
             name=self.name,
         )

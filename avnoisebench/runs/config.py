@@ -10,8 +10,9 @@ from avnoisebench.errors import AvnbError
 
 FORMAT = 2
 TRACKS = ("raw", "cached", "features")
-WHERE = ("benchmark_folder", "media_root", "cache_dir", "device", "workers", "code_version", "name")
-"""Fields that say where and how a run was computed, not what it is: a resumed run may change them."""
+WHERE = ("benchmark_folder", "media_root", "cache_dir", "device", "workers", "threads", "code_version", "name")
+"""Fields that say where and how a run was computed, not what it is: a resumed run may change them (but not its
+torch threads, on which its numbers depend: `RunFolder.create`)."""
 
 
 def variant_label(method: str, variant: dict[str, Any]) -> str:
@@ -45,7 +46,8 @@ SCRATCH = InitRecord(None, "scratch")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run depends on and where it ran; written once to config.json when the run folder is created."""
+    """Everything a run depends on and where it ran; written once to config.json when the run folder is created.
+    `threads`: the torch intra-op threads it trained with (None in runs written before they were recorded)."""
 
     benchmark: str
     benchmark_family: str
@@ -72,6 +74,7 @@ class RunConfig:
     cache_dir: str | None = None
     device: str = "cpu"
     workers: int = 0
+    threads: int | None = None
     code_version: str = ""
     name: str | None = None
 

@@ -80,7 +80,8 @@ class RunFolder:
     @classmethod
     def create(cls, path: Path, config: RunConfig, resume: bool = False, overwrite: bool = False) -> "RunFolder":
         """Own the run folder at `path` and write config.json: a new run needs an empty or absent folder (or
-        `overwrite` of a run folder avnb wrote); `resume` needs the same run (settings that define it) recorded."""
+        `overwrite` of a run folder avnb wrote); `resume` needs the same run (settings that define it) recorded,
+        trained with as many torch threads."""
         if resume and overwrite:
             raise AvnbError("--resume continues a run and --overwrite starts it over; pass one of them")
         run = cls(path)
@@ -96,6 +97,13 @@ class RunFolder:
                 raise AvnbError(
                     f"--resume with different settings ({', '.join(changed)}) than {path / CONFIG}; use the same "
                     f"ones, or --overwrite to start the run over"
+                )
+            trained = run.config.threads
+            if trained is not None and config.threads is not None and trained != config.threads:
+                run.release()
+                raise AvnbError(
+                    f"{path} was trained with {trained} torch threads and this process has {config.threads}; a run's "
+                    f"numbers depend on the count, so resume it with --threads {trained}, or --overwrite to start over"
                 )
             return run
         if path.exists() and not path.is_dir():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.results import append_result, read_results
-from avnoisebench.evaluation.scoring import evaluate_run
+from avnoisebench.evaluation.scoring import evaluate_run, run_result_key
 from avnoisebench.harness.settings import TrainSettings
 from avnoisebench.harness.training import run_training, split_arrays
 from avnoisebench.processes import sigterm_raises, worker_pool
@@ -48,11 +48,14 @@ class SweepSummary:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def finished_keys(results: Path) -> set[str]:
-    """Keys (run-folder names) of the cells that already have a record in the results log."""
+def finished_keys(results: Path, cells: list[Cell]) -> set[str]:
+    """Keys of the cells whose result the log holds: a record with the setup and seed the cell's run would record
+    (benchmark build, config, method and options, variant, model, initial weights' digest, budget, track), wherever
+    it was made."""
     if not results.is_file():
         return set()
-    return {Path(r.run).name for r in read_results(results) if r.run}
+    recorded = {record.key() for record in read_results(results)}
+    return {cell.key for cell in cells if run_result_key(cell.settings.record()) in recorded}
 
 
 def _same_run(run: RunFolder, settings: TrainSettings) -> bool:
@@ -64,11 +67,12 @@ def _same_run(run: RunFolder, settings: TrainSettings) -> bool:
 
 
 def _train(settings: TrainSettings) -> str:
-    """Bring a cell's run folder to predictions: keep finished ones, resume interrupted ones, else start over."""
+    """Bring a cell's run folder to predictions: keep finished ones, resume interrupted ones trained with this
+    process's torch threads, else start over."""
     run = RunFolder(settings.out)
     if run.predictions.is_file() and _same_run(run, settings):
         return "evaluated"
-    if run.started and _same_run(run, settings):
+    if run.started and _same_run(run, settings) and run.config.threads in (None, settings.record().threads):
         run_training(settings, resume=True)
         return "resumed"
     if settings.out.is_dir() and not run.has_config:
@@ -142,8 +146,10 @@ def run_sweep(
         raise AvnbError(f"--jobs {jobs} must be at least 1")
     if limit is not None and limit < 1:
         raise AvnbError(f"--limit {limit} must be at least 1")
+    if threads is not None and threads < 1:
+        raise AvnbError(f"--threads {threads} must be at least 1")
     cells = sweep_cells(sweep)
-    done = finished_keys(sweep.results)
+    done = finished_keys(sweep.results, cells)
     todo = [c for c in cells if c.key not in done]
     pending = todo[:limit]
     part = f"shard {sweep.shard}: " if sweep.shard else ""

@@ -15,6 +15,7 @@ from avnoisebench.dataset.decoding import ClipSampling, LogMelConfig
 from avnoisebench.dataset.folder import BenchmarkFolder
 from avnoisebench.dataset.layout import LOCK
 from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.scoring import run_result_key
 from avnoisebench.harness.settings import TrainSettings, check_media_present, plan_run
 from avnoisebench.runs.config import TRACKS, variant_label
 
@@ -305,11 +306,22 @@ def cell_key(settings: TrainSettings) -> str:
 
 def expand(sweep: Sweep) -> list[Cell]:
     """Every cell of the sweep's grids, seeds outermost (an interrupted sweep has whole seeds done first), each once;
-    checks the benchmarks, their configs, the methods' options, the models and the media before anything runs."""
+    checks the benchmarks, their configs, the methods' options, the models and the media before anything runs, and
+    that no two cells would append results the log cannot tell apart."""
     cells = sorted((cell for grid in sweep.grids for cell in _grid_cells(sweep, grid)), key=lambda c: c.settings.seed)
     unique: dict[str, Cell] = {}
     for cell in cells:
         unique.setdefault(cell.key, cell)
+    results: dict[tuple, Cell] = {}
+    for cell in unique.values():
+        other = results.setdefault(run_result_key(cell.settings.record()), cell)
+        if other is not cell:
+            s = cell.settings
+            raise AvnbError(
+                f"sweep file {sweep.path}: two {cell.label} cells on {s.folder.path.name} {s.config} seed {s.seed} "
+                "differ only in decoding settings, which a result record does not hold, so the results log could not "
+                "tell their results apart; put them in separate sweeps with their own results logs"
+            )
     return list(unique.values())
 
 
