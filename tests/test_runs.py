@@ -17,7 +17,7 @@ from harnesskit import Planted
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.runs.checkpoint import check_plain, random_states, restore_random_states
-from avnoisebench.runs.config import SCRATCH, RunConfig
+from avnoisebench.runs.config import SCRATCH, InitRecord, RunConfig
 from avnoisebench.runs.folder import CHECKPOINT, RunFolder
 
 
@@ -102,6 +102,14 @@ def test_a_run_folder_has_one_owner_and_a_dead_owner_releases_it(tmp_path: Path)
         holder.wait()
     time.sleep(0.1)
     RunFolder.create(run.path, config(), resume=True).release()  # the kernel released the dead owner's lock
+
+
+def test_the_same_weights_made_on_another_machine_are_the_same_run(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    RunFolder.create(path, config(init=InitRecord("a" * 64, "simclr", {"cpu_seconds": 200.6}))).release()
+    RunFolder.create(path, config(init=InitRecord("a" * 64, "simclr", {"cpu_seconds": 144.3})), resume=True).release()
+    with pytest.raises(AvnbError, match=r"--resume with different settings \(init\)"):
+        RunFolder.create(path, config(init=InitRecord("b" * 64, "simclr", {"cpu_seconds": 200.6})), resume=True)
 
 
 def test_a_run_resumes_only_with_the_torch_threads_it_trained_with(tmp_path: Path) -> None:

@@ -79,8 +79,11 @@ class RunConfig:
     name: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the run (not where it ran), as JSON-ready values."""
-        return {k: v for k, v in self.to_json().items() if k not in WHERE}
+        """The fields that define the run (not where it ran), as JSON-ready values; of the initial weights, their
+        digest (their card, e.g. the pretraining's CPU seconds, differs between machines that make the same
+        weights)."""
+        values = {k: v for k, v in self.to_json().items() if k not in WHERE}
+        return {**values, "init": self.init.sha256}
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of config.json."""
