@@ -183,7 +183,9 @@ def test_adamml_learns_on_synthetic_av_and_logs_usage(synthetic_bench, tmp_path:
     assert [r["phase"] for r in log] == ["warmup"] + ["alternate"] * 3 + ["finetune"] * 2
     assert all(0.0 <= r[f"usage_{m}"] <= 1.0 for r in log for m in ("video", "audio"))
     assert [r["temperature"] for r in log] == pytest.approx([5.0 * 0.965 ** min(max(e - 1, 0), 3) for e in range(6)])
-    assert evaluate_run(run).record.metrics["V@1"] > 50.0
+    record = evaluate_run(run).record
+    assert record.metrics["V@1"] > 50.0
+    assert set(record.diagnostics) == {"usage_video", "usage_audio", "all_off"}
 
 
 def toy(n: int) -> tuple[TrainData, torch.Tensor, torch.Tensor]:

@@ -238,7 +238,8 @@ def test_xdc_is_registered_and_learns_on_noisy_synthetic_av(synthetic_bench, tmp
     table = pq.read_table(folder / "data" / "sym20" / "train.parquet")
     noisy, clean = (torch.tensor(table[column].to_pylist()) for column in ("label", "clean_label"))
     assert torch.equal(seen["labels"], noisy) and not torch.equal(seen["labels"], clean)
-    v_at_1 = evaluate_run(run).record.metrics["V@1"]
+    record = evaluate_run(run).record
+    v_at_1 = record.metrics["V@1"]
     accuracy = [float((labels == clean).float().mean()) for labels in (noisy, seen["rectified"])]
     print(
         f"XDC* on synthetic-av sym20: label accuracy noisy {accuracy[0]:.3f} rectified {accuracy[1]:.3f}, V@1 {v_at_1}"
@@ -247,3 +248,4 @@ def test_xdc_is_registered_and_learns_on_noisy_synthetic_av(synthetic_bench, tmp
     (logged,) = RunFolder(run).events("corrected_labels")  # the rectified labels against the hidden truth
     assert logged["epoch"] == 8 and logged["accuracy"] == pytest.approx(accuracy[1], abs=1e-6)
     assert logged["observed_accuracy"] == pytest.approx(accuracy[0], abs=1e-6)
+    assert record.diagnostics == pytest.approx({"observed": 100 * accuracy[0], "corrected": 100 * accuracy[1]})

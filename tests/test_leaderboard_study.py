@@ -10,6 +10,7 @@ from test_leaderboard import result
 from typer.testing import CliRunner
 
 from avnoisebench.cli.main import app
+from avnoisebench.evaluation.mechanisms import run_diagnostics
 from avnoisebench.evaluation.results import append_result
 from avnoisebench.harness.runlog import RunLog
 from avnoisebench.harness.truth import HiddenTruth
@@ -140,7 +141,7 @@ def test_cli_report(tmp_path: Path) -> None:
     assert done.exit_code == 2 and "none.md" in done.stderr and "does not exist" in done.stderr
 
 
-def test_the_mechanisms_diagnostics_come_from_the_run_folders(tmp_path: Path) -> None:
+def test_the_mechanisms_diagnostics_come_from_the_records_evaluation_gave_them(tmp_path: Path) -> None:
     clean = np.arange(20) % 4
     observed = np.where(np.arange(20) < 10, (clean + 1) % 4, clean)  # half of the labels wrong
     truth = HiddenTruth(observed, clean, np.arange(20) % 5 == 0, np.ones(20, dtype=bool))
@@ -150,11 +151,14 @@ def test_the_mechanisms_diagnostics_come_from_the_run_folders(tmp_path: Path) ->
         log = RunLog(run, truth=truth)
         log.corrected_labels(3, torch.from_numpy(np.where(np.arange(20) < wrong, observed, clean)))
         log.sample_scores(3, "omega", torch.from_numpy((np.arange(20) % 5 != 0).astype(np.float32)))
-        rows.append(result("ntl", "nc20-sym40", seed, 50.0, 90.0, 50.0, run=str(run), **AVMNIST))
+        diagnostics = run_diagnostics(RunFolder(run))
+        rows.append(result("ntl", "nc20-sym40", seed, 50.0, 90.0, 50.0, diagnostics=diagnostics, **AVMNIST))
     adamml = tmp_path / "adamml"
     RunLog(adamml).event("predict", test_clips=8, usage_video=0.25, usage_audio=1.0, all_off=0.0)
-    rows.append(result("adamml", "nc20-sym40", 0, 40.0, 90.0, 40.0, run=str(adamml), **AVMNIST))
+    diagnostics = run_diagnostics(RunFolder(adamml))
+    rows.append(result("adamml", "nc20-sym40", 0, 40.0, 90.0, 40.0, diagnostics=diagnostics, **AVMNIST))
     rows.append(result("late-fusion", "nc20-sym40", 0, 45.0, 90.0, 45.0, run=str(tmp_path / "gone"), **AVMNIST))
+    rows.append(result("ntl", "nc20-sym40", 2, 50.0, 90.0, 50.0, run=str(tmp_path / "ntl0"), **AVMNIST))  # none kept
     study = build_study(build_leaderboard(rows))
     assert {d.entry.label for d in study.diagnostics} == {"ntl", "adamml"}
     (ntl,) = [d for d in study.diagnostics if d.entry.label == "ntl"]

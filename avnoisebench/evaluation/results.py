@@ -80,6 +80,7 @@ class ResultRecord:
     batch_size: int | None = None
     track: str | None = None
     threads: int | None = None
+    diagnostics: dict[str, float] = field(default_factory=dict)
     run: str | None = None
     predictions: str | None = None
     run_code_version: str | None = None

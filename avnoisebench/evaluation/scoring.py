@@ -6,6 +6,7 @@ from typing import Any
 
 from avnoisebench.dataset.folder import BenchmarkFolder, open_folder
 from avnoisebench.errors import AvnbError
+from avnoisebench.evaluation.mechanisms import run_diagnostics
 from avnoisebench.evaluation.metrics import clip_video_metrics
 from avnoisebench.evaluation.predictions import load_predictions
 from avnoisebench.evaluation.results import ResultRecord, utc_now
@@ -77,6 +78,7 @@ def evaluate_run(run_dir: Path, folder: Path | None = None, name: str | None = N
         raise AvnbError(f"{run_dir} has no {PREDICTIONS}: the run did not finish; resume it with `avnb train --resume`")
     evaluation = evaluate_predictions(run.predictions, folder, config.method, config.config, config.seed)
     fields = {**run_fields(config), "name": name or config.name, "run": str(run_dir.resolve())}
+    fields["diagnostics"] = run_diagnostics(run)
     return Evaluation(replace(evaluation.record, **fields), evaluation.warnings)
 
 

@@ -1,15 +1,12 @@
-"""What the methods' mechanisms did, read from the run folders that are still there: the accuracy of the labels a
-method trained on against the observed labels' (its `corrected_labels` event: ntl, XDC*), ω's ROC-AUC for matched
-against mismatched training pairs (ntl's last `sample_scores` of ω) and the test-time modality usage (AdaMML's
-`predict` event), as mean ± std over the seeds whose folders hold them."""
+"""What the methods' mechanisms did, from their result records' `diagnostics` (`avnoisebench.evaluation.mechanisms`):
+the accuracy of the labels a method trained on against the observed labels', ω's ROC-AUC for matched against
+mismatched training pairs and the test-time modality usage, as mean ± std over the seeds whose records hold them."""
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from avnoisebench.report.entries import Entry, config_sort_key, markdown_row
-from avnoisebench.runs.folder import RunFolder
 
 # name -> column title; "observed" is a property of the config, not of a method, so it gets one column.
 COLUMNS = {
@@ -30,32 +27,13 @@ class Diagnostics:
     values: dict[str, tuple[float, float | None, int]]
 
 
-def run_diagnostics(run: RunFolder) -> dict[str, float]:
-    """The diagnostics one run folder holds (none for a method that logs none of them), from one read of its log."""
-    last: dict[str, dict] = {}
-    for line in run.metrics():
-        event = line.get("event")
-        if event in ("corrected_labels", "predict") or (event == "sample_scores" and line.get("score") == "omega"):
-            last[event] = line
-    values: dict[str, float] = {}
-    if "corrected_labels" in last:
-        values["observed"] = 100 * last["corrected_labels"]["observed_accuracy"]
-        values["corrected"] = 100 * last["corrected_labels"]["accuracy"]
-    auc = last.get("sample_scores", {}).get("auc_matched_vs_mismatched")
-    if auc is not None and not math.isnan(auc):
-        values["omega_auc"] = auc
-    if "usage_video" in last.get("predict", {}):
-        values.update({name: 100 * last["predict"][name] for name in ("usage_video", "usage_audio", "all_off")})
-    return values
-
-
 def entry_diagnostics(entries: list[Entry]) -> list[Diagnostics]:
-    """Each measured entry's (not a variant's) diagnostics over its runs whose folders are still there."""
+    """Each measured entry's (not a variant's) diagnostics over its seeds' records that hold them."""
     found = []
     for entry in entries:
         if entry.reference or entry.variant:
             continue
-        runs = [run_diagnostics(RunFolder(run)) for run in entry.runs]
+        runs = entry.diagnostics
         names = [name for name in COLUMNS if any(name in values for values in runs)]
         if names:
             summary = {}

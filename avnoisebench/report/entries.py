@@ -66,6 +66,7 @@ class Entry:
     variant: dict = field(default_factory=dict)
     setup: str = ""
     runs: tuple[str, ...] = ()
+    diagnostics: tuple[dict[str, float], ...] = ()
     protocol: Protocol | None = None
     classes: int | None = None
 
@@ -186,6 +187,7 @@ def aggregate(records: Iterable[ResultRecord]) -> list[Entry]:
     stats = groups[list(METRICS)].agg(["mean", "std", "count"])
     firsts = groups.head(1).index
     runs = groups["run"].agg(lambda column: tuple(column.dropna()))
+    diagnostics = groups["diagnostics"].agg(lambda column: tuple(d for d in column if d))
     classes: dict[str, int | None] = {}
     entries = []
     for (setup, row), first in zip(stats.iterrows(), firsts, strict=True):
@@ -212,6 +214,7 @@ def aggregate(records: Iterable[ResultRecord]) -> list[Entry]:
                 variant=dict(record.variant),
                 setup=setup_text(record),
                 runs=runs[setup],
+                diagnostics=diagnostics[setup],
                 protocol=Protocol(
                     record.model, init_text(record), record.epochs, record.lr, record.batch_size, record.track
                 ),

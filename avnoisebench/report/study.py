@@ -244,7 +244,7 @@ def omega_figures(entries: list[Entry]) -> list[Figure]:
 
 def build_study(tables: list[BenchmarkTable]) -> Study:
     """The study of a leaderboard: measured tables per track (tracks of pretrained runs first), variants, figures,
-    the mechanisms' diagnostics from the run folders still there; the paper's rows in tables apart."""
+    the mechanisms' diagnostics from the records; the paper's rows in tables apart."""
     entries = [e for table in tables for e in table.entries]
     measured = [e for e in entries if not e.reference]
 
@@ -305,7 +305,7 @@ def to_study_markdown(study: Study, tables: list[BenchmarkTable], image_dir: str
         parts += ["## Variants (Table III layout)", *map(_md_variant, study.variants)]
     if study.diagnostics:
         parts += [
-            "## What the mechanisms did (from the run folders, mean ± std over seeds)",
+            "## What the mechanisms did (from the result records, mean ± std over seeds)",
             "Accuracy of the labels a method trained on after its k-NN correction (last epoch) against the observed "
             "labels' (hidden truth of the training split); ω's ROC-AUC for telling matched from mismatched training "
             "pairs (last epoch; none without mismatched pairs); AdaMML's test-time decisions.",
