@@ -12,7 +12,7 @@ from pathlib import Path
 
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.results import append_result, read_results
-from avnoisebench.evaluation.scoring import evaluate_run, run_result_key
+from avnoisebench.evaluation.scoring import evaluate_run
 from avnoisebench.harness.settings import TrainSettings
 from avnoisebench.harness.training import run_training, split_arrays
 from avnoisebench.processes import sigterm_raises, worker_pool
@@ -55,7 +55,7 @@ def finished_keys(results: Path, cells: list[Cell]) -> set[str]:
     if not results.is_file():
         return set()
     recorded = {record.key() for record in read_results(results)}
-    return {cell.key for cell in cells if run_result_key(cell.settings.record()) in recorded}
+    return {cell.key for cell in cells if cell.result_key in recorded}
 
 
 def _same_run(run: RunFolder, settings: TrainSettings) -> bool:

@@ -17,7 +17,7 @@ from avnoisebench.dataset.layout import LOCK
 from avnoisebench.errors import AvnbError
 from avnoisebench.evaluation.scoring import run_result_key
 from avnoisebench.harness.settings import TrainSettings, check_media_present, plan_run
-from avnoisebench.runs.config import TRACKS, variant_label
+from avnoisebench.runs.config import TRACKS, RunConfig, variant_label
 
 TOP_KEYS = ("name", "runs", "results", "shared_log", "settings", "options", "grid")
 GRID_KEYS = ("benchmarks", "configs", "methods", "seeds", "settings", "options", "vary")
@@ -128,11 +128,13 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of the grid: its harness settings (run folder named by `key`), the grid values it varies, its label."""
+    """One run of the grid: its harness settings (run folder named by `key`), the grid values it varies, its label,
+    and the key (setup and seed) of the result record its run will append."""
 
     settings: TrainSettings
     varied: dict[str, Any]
     key: str
+    result_key: tuple
 
     @property
     def label(self) -> str:
@@ -297,10 +299,10 @@ def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
 
 
-def cell_key(settings: TrainSettings) -> str:
+def cell_key(config: RunConfig) -> str:
     """A stable digest of what a cell's result depends on (its run config's identity: benchmark build, config,
     method and options, varied values, model, initial weights, budget, track, decoding; not where files live)."""
-    text = json.dumps(settings.record().identity(), sort_keys=True, default=str)
+    text = json.dumps(config.identity(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 
@@ -314,7 +316,7 @@ def expand(sweep: Sweep) -> list[Cell]:
         unique.setdefault(cell.key, cell)
     results: dict[tuple, Cell] = {}
     for cell in unique.values():
-        other = results.setdefault(run_result_key(cell.settings.record()), cell)
+        other = results.setdefault(cell.result_key, cell)
         if other is not cell:
             s = cell.settings
             raise AvnbError(
@@ -367,8 +369,9 @@ def _grid_cells(sweep: Sweep, grid: Grid) -> list[Cell]:
         if (point.folder, settings.media_root) not in media_checked:
             check_media_present(settings)
             media_checked.add((point.folder, settings.media_root))
-        key = cell_key(settings)
-        cells.append(Cell(replace(settings, out=sweep.runs / key), point.varied, key))
+        config = settings.record()
+        key = cell_key(config)
+        cells.append(Cell(replace(settings, out=sweep.runs / key), point.varied, key, run_result_key(config)))
     return cells
 
 
