@@ -77,9 +77,8 @@ def evaluate_run(run_dir: Path, folder: Path | None = None, name: str | None = N
     if not run.predictions.is_file():
         raise AvnbError(f"{run_dir} has no {PREDICTIONS}: the run did not finish; resume it with `avnb train --resume`")
     evaluation = evaluate_predictions(run.predictions, folder, config.method, config.config, config.seed)
-    fields = {**run_fields(config), "name": name or config.name, "run": str(run_dir.resolve())}
-    fields["diagnostics"] = run_diagnostics(run)
-    return Evaluation(replace(evaluation.record, **fields), evaluation.warnings)
+    fields = {"name": name or config.name, "run": str(run_dir.resolve()), "diagnostics": run_diagnostics(run)}
+    return Evaluation(replace(evaluation.record, **{**run_fields(config), **fields}), evaluation.warnings)
 
 
 def run_fields(config: RunConfig) -> dict[str, Any]:

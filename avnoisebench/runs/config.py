@@ -85,6 +85,15 @@ class RunConfig:
         values = {k: v for k, v in self.to_json().items() if k not in WHERE}
         return {**values, "init": self.init.sha256}
 
+    def resume_changes(self, wanted: "RunConfig") -> list[str]:
+        """What resuming this run with `wanted` would change and may not: the fields that define the run, then
+        `threads` when both counts are known and differ (the run's numbers depend on them)."""
+        recorded, asked = self.identity(), wanted.identity()
+        changed = sorted(k for k in set(recorded) | set(asked) if recorded.get(k) != asked.get(k))
+        if None not in (self.threads, wanted.threads) and self.threads != wanted.threads:
+            changed.append("threads")
+        return changed
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object of config.json."""
         return {"format": FORMAT, **asdict(self)}

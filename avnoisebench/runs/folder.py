@@ -89,21 +89,20 @@ class RunFolder:
             if not run.has_config:
                 raise AvnbError(f"{path} has no {CONFIG} to resume; start the run without --resume")
             run.own()
-            recorded = run.config.identity()
-            wanted = config.identity()
-            changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+            recorded = run.config
+            changed = recorded.resume_changes(config)
+            if changed == ["threads"]:
+                run.release()
+                raise AvnbError(
+                    f"{path} was trained with {recorded.threads} torch threads and this process has {config.threads}; "
+                    f"a run's numbers depend on the count, so resume it with --threads {recorded.threads}, or "
+                    "--overwrite to start over"
+                )
             if changed:
                 run.release()
                 raise AvnbError(
                     f"--resume with different settings ({', '.join(changed)}) than {path / CONFIG}; use the same "
                     f"ones, or --overwrite to start the run over"
-                )
-            trained = run.config.threads
-            if trained is not None and config.threads is not None and trained != config.threads:
-                run.release()
-                raise AvnbError(
-                    f"{path} was trained with {trained} torch threads and this process has {config.threads}; a run's "
-                    f"numbers depend on the count, so resume it with --threads {trained}, or --overwrite to start over"
                 )
             return run
         if path.exists() and not path.is_dir():

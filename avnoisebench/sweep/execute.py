@@ -17,6 +17,7 @@ from avnoisebench.harness.settings import TrainSettings
 from avnoisebench.harness.training import run_training, split_arrays
 from avnoisebench.processes import sigterm_raises, worker_pool
 from avnoisebench.progress import SILENT, Progress, Task
+from avnoisebench.runs.config import RunConfig
 from avnoisebench.runs.folder import RunFolder
 from avnoisebench.sweep.spec import Cell, Sweep, sweep_cells
 
@@ -58,21 +59,22 @@ def finished_keys(results: Path, cells: list[Cell]) -> set[str]:
     return {cell.key for cell in cells if cell.result_key in recorded}
 
 
-def _same_run(run: RunFolder, settings: TrainSettings) -> bool:
-    """Whether a run folder records the run these settings define (a damaged config counts as another run)."""
+def _recorded(run: RunFolder) -> RunConfig | None:
+    """A run folder's config, or None when it has none or a damaged one (it counts as another run)."""
     try:
-        return run.config.identity() == settings.record().identity()
+        return run.config
     except AvnbError:
-        return False
+        return None
 
 
 def _train(settings: TrainSettings) -> str:
-    """Bring a cell's run folder to predictions: keep finished ones, resume interrupted ones trained with this
-    process's torch threads, else start over."""
-    run = RunFolder(settings.out)
-    if run.predictions.is_file() and _same_run(run, settings):
+    """Bring a cell's run folder to predictions: keep finished ones, resume interrupted ones that may resume here
+    (`RunConfig.resume_changes`), else start over."""
+    run, wanted = RunFolder(settings.out), settings.record()
+    recorded = _recorded(run)
+    if run.predictions.is_file() and recorded is not None and recorded.identity() == wanted.identity():
         return "evaluated"
-    if run.started and _same_run(run, settings) and run.config.threads in (None, settings.record().threads):
+    if run.started and recorded is not None and not recorded.resume_changes(wanted):
         run_training(settings, resume=True)
         return "resumed"
     if settings.out.is_dir() and not run.has_config:
