@@ -4,7 +4,8 @@
 Every cached-track or features-track run fingerprints its splits' media before it loads them, so this is paid once
 per run and split. Without --folder, it writes --files small files in a temporary folder, half of them reached
 through a linked folder; with --folder, it takes a benchmark's training split as a run does (e.g. AV-MNIST-NC: 8,000
-video and 8,000 audio paths). Prints the medians of --repeats and the ratio plain / ours.
+video and 8,000 audio paths). Prints the medians of --repeats (after one untimed call each) and the ratio plain /
+ours.
 
     python bench/fingerprint.py [--files 16000] [--folder avnb-data/av-mnist --config nc40-sym60
         --media-root avnb-data/media] [--repeats 5]
@@ -12,11 +13,10 @@ video and 8,000 audio paths). Prints the medians of --repeats and the ratio plai
 
 import argparse
 import hashlib
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from timing import median_seconds
 
 from avnoisebench.dataset.folder import open_folder
 from avnoisebench.loaders.clips import ClipDataset
@@ -35,16 +35,6 @@ def plain_fingerprint(paths: list[Path]) -> str:
             facts = "missing"
         digest.update(f"{resolved}\0{facts}\n".encode())
     return digest.hexdigest()
-
-
-def median_seconds(work: Callable[[], object], repeats: int) -> float:
-    """Median wall seconds of `repeats` calls of `work`."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def written_files(root: Path, count: int) -> list[Path]:
@@ -74,10 +64,10 @@ def main() -> None:
         else:
             split = ClipDataset(open_folder(args.folder), args.config, "train", args.media_root, mode="eval")
             paths = [*split.video_paths, *split.audio_paths]
-        if media_fingerprint(paths) != plain_fingerprint(paths):
-            raise SystemExit("the two fingerprints differ")
-        ours = median_seconds(lambda: media_fingerprint(paths), args.repeats)
-        plain = median_seconds(lambda: plain_fingerprint(paths), args.repeats)
+        ours, digest = median_seconds(lambda: media_fingerprint(paths), args.repeats)
+        plain, expected = median_seconds(lambda: plain_fingerprint(paths), args.repeats)
+    if digest != expected:
+        raise SystemExit("the two fingerprints differ")
     print(f"{len(paths)} paths, same digest: ours {ours:.3f} s, plain {plain:.3f} s")
     print(f"ratio plain / ours: {plain / ours:.2f}")
 

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import load_average
 
 CASES = {"tiny": (8000, 64), "small": (8000, 128), "512-d": (20000, 512)}
 CLASSES = 10
@@ -100,11 +101,6 @@ def inertia(points: np.ndarray, labels: np.ndarray) -> float:
     return float(((points - means[labels]) ** 2).sum())
 
 
-def load() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -127,7 +123,7 @@ def main() -> None:
     print(
         f"k = {options.clusters}, pca_dim = {options.pca_dim}, at most {options.kmeans_iterations} Lloyd iterations; "
         f"{args.repeats} timed runs each after a warm-up; {os.cpu_count()} CPUs, torch's default {default_threads} "
-        f"threads; load average {load()}"
+        f"threads; load average {load_average()}"
     )
     for threads in sorted({default_threads, 1}, reverse=True):
         for case, (n, dim) in CASES.items():
@@ -143,7 +139,7 @@ def main() -> None:
                 f"{torch_s / sklearn_s:5.2f}; inertia {inertia(points, ours['labels']):.1f} vs "
                 f"{inertia(points, theirs['labels']):.1f}; NMI {nmi(ours['labels'], theirs['labels']):.3f} (seeds "
                 f"{args.seed} vs {args.seed + 1}: torch {nmi(ours['labels'], ours['other_seed']):.3f}, scikit-learn "
-                f"{nmi(theirs['labels'], theirs['other_seed']):.3f}); load {load()}"
+                f"{nmi(theirs['labels'], theirs['other_seed']):.3f}); load {load_average()}"
             )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import load_average
 
 from avnoisebench.dataset.decoding import ClipSampling, Decoding
 from avnoisebench.dataset.folder import open_folder
@@ -92,11 +93,6 @@ def ntl_epochs(
     return log.seconds(), log.lines
 
 
-def load() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
@@ -107,7 +103,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     common = dict(o.split("=", 1) for o in args.option)
     decoding = Decoding(ClipSampling(num_frames=8, stride=0.25, num_views=10, short_side=64, crop=56))
-    print(f"load average before: {load()} ({os.cpu_count()} cores)")
+    print(f"load average before: {load_average()} ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         build = SyntheticAvOptions(
@@ -137,7 +133,7 @@ def main() -> None:
         print(f"ntl, {name}: {n_wall:.3f} s/epoch wall, {n_cpu:.3f} s CPU (wall: {listing(seconds.wall)})")
         print("    parts (median wall s): " + ", ".join(f"{p[:-2]} {v:.3f}" for p, v in parts.items()))
         print(f"    ratio ntl / CE: {n_wall / c_wall:.3f} wall, {n_cpu / c_cpu:.3f} CPU (target <= 2.5, floor 2.0)")
-    print(f"load average after: {load()}")
+    print(f"load average after: {load_average()}")
 
 
 def listing(values: list[float]) -> str:

@@ -19,32 +19,19 @@ ablation + gamma budget, 45 min at --jobs 2 over their 87 cells), and the load a
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
+from timing import load_average, median_seconds
 
 from avnoisebench.ops.knn import top_k_neighbours
 from method.ntl import PAPER_EPOCHS, PAPER_WARMUP
 
 BUDGET_SECONDS, BUDGET_JOBS, BUDGET_CELLS = 45 * 60, 2, 15 + 72
 STRIP = 256
-
-
-def median_seconds(work: Callable[[], object], repeats: int) -> float:
-    """Median wall seconds of `repeats` calls of `work` after one untimed call."""
-    work()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def dense_strips(unit: np.ndarray, k: int, side: int = STRIP) -> torch.Tensor:
@@ -71,14 +58,10 @@ def search_seconds(rows: torch.Tensor, k: int, repeats: int) -> tuple[float, flo
         with threadpool_limits(1, user_api="blas"):
             np.matmul(unit, unit.T, out=product)
 
-    ours = top_k_neighbours(rows, k)[0].sort(dim=1).values
-    changed = int((dense_strips(unit, k).sort(dim=1).values != ours).any(dim=1).sum())
-    return (
-        median_seconds(lambda: top_k_neighbours(rows, k), repeats),
-        median_seconds(floor, repeats) / 2,
-        median_seconds(lambda: dense_strips(unit, k), repeats),
-        changed,
-    )
+    ours, (neighbours, _) = median_seconds(lambda: top_k_neighbours(rows, k), repeats)
+    strips, dense = median_seconds(lambda: dense_strips(unit, k), repeats)
+    changed = int((dense.sort(dim=1).values != neighbours.sort(dim=1).values).any(dim=1).sum())
+    return ours, median_seconds(floor, repeats)[0] / 2, strips, changed
 
 
 def searched_rows(args: argparse.Namespace) -> dict[str, torch.Tensor]:
@@ -99,11 +82,6 @@ def searched_rows(args: argparse.Namespace) -> dict[str, torch.Tensor]:
     return {"omega, video": video, "omega, audio": audio, "correction": torch.cat([video, audio], dim=1)}
 
 
-def load() -> str:
-    """The 1-minute load average."""
-    return f"{os.getloadavg()[0]:.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, help="a features-track cache entry (its video.npy and audio.npy)")
@@ -120,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     search_epochs = args.epochs - round(PAPER_WARMUP * args.epochs / PAPER_EPOCHS)
-    print(f"load average before: {load()} ({os.cpu_count()} cores); {args.threads} torch thread(s)")
+    print(f"load average before: {load_average()} ({os.cpu_count()} cores); {args.threads} torch thread(s)")
     per_epoch = np.zeros(3)
     for name, rows in searched_rows(args).items():
         ours, floor, strips, changed = search_seconds(rows, args.k, args.repeats)
@@ -139,7 +117,7 @@ def main() -> None:
         f"of {args.cell_seconds:.1f} s per cell: searches {ours_run / args.cell_seconds:.2f}, floor "
         f"{floor_run / args.cell_seconds:.2f}, dense strips {strips_run / args.cell_seconds:.2f}"
     )
-    print(f"load average after: {load()}")
+    print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":
