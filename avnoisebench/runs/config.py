@@ -12,7 +12,7 @@ FORMAT = 2
 TRACKS = ("raw", "cached", "features")
 WHERE = ("benchmark_folder", "media_root", "cache_dir", "device", "workers", "threads", "code_version", "name")
 """Fields that say where and how a run was computed, not what it is: a resumed run may change them (but not its
-torch threads, on which its numbers depend: `RunFolder.create`)."""
+torch threads, on which its numbers depend: `RunConfig.resume_changes`)."""
 
 
 def variant_label(method: str, variant: dict[str, Any]) -> str:
